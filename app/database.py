@@ -1,0 +1,141 @@
+"""The client lifecycle, and the only module that imports a MongoDB driver.
+
+`open_database` builds a client on the running loop, hands out a loop-guarded database handle and closes
+the client on exit. Everything else in the app talks to the small typed protocols defined here, so the
+driver (Motor or PyMongo async) and the backend (a server or in memory) change in this file alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol, cast
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from mongomock_motor import AsyncMongoMockClient
+from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, PyMongoError
+
+from app.loop_guard import guard
+from app.settings import Driver, Settings, redact_url
+
+__all__ = [
+    "Collection",
+    "Database",
+    "DriverError",
+    "DuplicateKeyError",
+    "InvalidId",
+    "InvalidSettingError",
+    "ObjectId",
+    "ReturnDocument",
+    "is_unavailable",
+    "open_database",
+]
+
+Document = dict[str, Any]
+# Every error a driver raises derives from this; app.errors maps it to a response.
+DriverError = PyMongoError
+
+# Objects from these modules hold connections bound to a loop, so the guard keeps them wrapped.
+_LOOP_BOUND_MODULES = ("motor", "pymongo.asynchronous", "mongomock_motor", __name__)
+
+
+class InvalidSettingError(ValueError):
+    """A setting the driver rejected when building the client; the message names the setting."""
+
+
+class Cursor(Protocol):
+    async def to_list(self, length: int | None = None) -> list[Document]: ...
+
+
+class InsertOneResult(Protocol):
+    @property
+    def inserted_id(self) -> Any: ...
+
+
+class DeleteResult(Protocol):
+    @property
+    def deleted_count(self) -> int: ...
+
+
+class Collection(Protocol):
+    """The part of a driver's collection API this service uses (identical in Motor and PyMongo async)."""
+
+    async def insert_one(self, document: Document) -> InsertOneResult: ...
+    async def find_one(self, filter: Document) -> Document | None: ...
+    def find(self, filter: Document, *, sort: list[tuple[str, int]], limit: int) -> Cursor: ...
+    async def find_one_and_update(
+        self, filter: Document, update: Document, *, return_document: bool
+    ) -> Document | None: ...
+    async def delete_one(self, filter: Document) -> DeleteResult: ...
+    async def delete_many(self, filter: Document) -> DeleteResult: ...
+    async def create_index(self, keys: list[tuple[str, int]], *, unique: bool, name: str) -> str: ...
+
+
+class Database(Protocol):
+    @property
+    def name(self) -> str: ...
+    def __getitem__(self, name: str) -> Collection: ...
+    async def command(self, command: str) -> Document: ...
+    async def list_collection_names(self) -> list[str]: ...
+    async def drop_collection(self, name: str) -> Document: ...
+
+
+# mongomock-motor types this class as AsyncIOMotorClient, a generic whose argument does not matter here.
+class _InMemoryAsyncMongoClient(AsyncMongoMockClient):  # type: ignore[type-arg]
+    """mongomock with PyMongo async's shape: the one difference the app meets is that `close()` is awaited."""
+
+    async def close(self) -> None:  # type: ignore[override]  # async on purpose: the PyMongo async shape
+        """Nothing to release in memory; a coroutine so that callers await it as with AsyncMongoClient."""
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True for errors that mean "the database is down, unreachable or too slow", worth a 503."""
+    return isinstance(exc, ConnectionFailure) or (isinstance(exc, PyMongoError) and exc.timeout)
+
+
+def _new_client(settings: Settings) -> Any:
+    if settings.in_memory:
+        # tz_aware so that dates come back as aware UTC datetimes, as with the real drivers below.
+        if settings.mongodb_driver is Driver.PYMONGO:
+            return _InMemoryAsyncMongoClient(tz_aware=True)
+        return AsyncMongoMockClient(tz_aware=True)
+    url = settings.mongodb_url.get_secret_value()
+    options: dict[str, Any] = {
+        "tz_aware": True,
+        "timeoutMS": settings.mongodb_timeout_ms,
+        "serverSelectionTimeoutMS": settings.mongodb_server_selection_timeout_ms,
+        "connectTimeoutMS": settings.mongodb_connect_timeout_ms,
+        "appname": "items-api",
+    }
+    try:
+        if settings.mongodb_driver is Driver.PYMONGO:
+            return AsyncMongoClient(url, **options)
+        return AsyncIOMotorClient(url, **options)
+    except (ConfigurationError, ValueError) as exc:
+        # Driver messages can quote the URL; show only the redacted form.
+        detail = str(exc).replace(url, redact_url(url))
+        raise InvalidSettingError(f"MONGODB_URL is not usable: {detail}") from None
+
+
+async def _close(client: Any) -> None:
+    result = client.close()  # a coroutine in PyMongo async, a plain call in Motor
+    if result is not None:
+        await result
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    """Create a client on the running loop, yield its database handle, and close the client on exit."""
+    client = _new_client(settings)
+    try:
+        if settings.loop_guard:
+            guarded = guard(client, prefixes=_LOOP_BOUND_MODULES, skip=frozenset({os.path.normcase(__file__)}))
+            yield cast(Database, guarded[settings.mongodb_db])
+        else:
+            yield cast(Database, client[settings.mongodb_db])
+    finally:
+        await _close(client)

@@ -1,0 +1,47 @@
+"""FastAPI dependencies: how a route gets the database handle the lifespan opened, typed with `Annotated`."""
+
+from __future__ import annotations
+
+from typing import Annotated, TypedDict
+
+from fastapi import Depends, Request
+
+from app.database import Database
+from app.repository import ItemRepository
+from app.settings import Settings
+
+
+class State(TypedDict):
+    """What the lifespan yields; Starlette copies it into every request's `request.state`."""
+
+    db: Database
+    settings: Settings
+
+
+class LifespanNotRunError(RuntimeError):
+    """A request arrived at an app whose lifespan has not run, so there is no database handle."""
+
+
+def get_db(request: Request) -> Database:
+    db: Database | None = getattr(request.state, "db", None)
+    if db is None:
+        raise LifespanNotRunError(
+            "request.state has no 'db': the app's lifespan has not run for this app. Servers such as uvicorn"
+            " run it; in tests, enter it in the test's loop and send requests to the app it ran for"
+            " (see the `app_state` and `client` fixtures in conftest.py)."
+        )
+    return db
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.state.settings
+    return settings
+
+
+def get_items(db: Annotated[Database, Depends(get_db)]) -> ItemRepository:
+    return ItemRepository(db)
+
+
+DatabaseDep = Annotated[Database, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ItemsDep = Annotated[ItemRepository, Depends(get_items)]

@@ -1,0 +1,110 @@
+"""Every error response in one shape: RFC 9457 problem details, served as `application/problem+json`.
+
+Routers and the data-access layer raise exceptions; the handlers here turn each into a status code
+and a `Problem` body. Input values are never echoed back, so nothing a client sent leaks into logs or replies.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any, cast
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from app.database import DriverError, is_unavailable
+from app.models import FieldError, Problem
+from app.repository import DuplicateNameError, InvalidCursorError, ItemNotFoundError, VersionMismatchError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+RETRY_AFTER_SECONDS = 5
+
+logger = logging.getLogger(__name__)
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    errors: list[FieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """A problem-details response whose title is the standard phrase of `status`."""
+    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    raw: list[dict[str, Any]] = list(cast(RequestValidationError, exc).errors())
+    if any(error["type"] == "json_invalid" for error in raw):
+        return problem(400, "The request body is not valid JSON.")
+    errors = [FieldError(loc=list(e["loc"]), msg=e["msg"], type=e["type"]) for e in raw]
+    return problem(422, "The request is not valid; see `errors`.", errors=errors)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    exc = cast(HTTPException, exc)  # registered for this type only, in install_error_handlers
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != HTTPStatus(exc.status_code).phrase else None
+    return problem(exc.status_code, detail, headers=exc.headers)
+
+
+async def _not_found(_: Request, exc: Exception) -> JSONResponse:
+    return problem(404, "No item has this id.")
+
+
+async def _duplicate_name(_: Request, exc: Exception) -> JSONResponse:
+    return problem(409, "Another item already has this name.")
+
+
+async def _version_mismatch(_: Request, exc: Exception) -> JSONResponse:
+    return problem(412, "The item has changed since the version given in If-Match; fetch it again.")
+
+
+async def _invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
+    error = FieldError(loc=["query", "cursor"], msg="Not a cursor returned by this API", type="cursor_invalid")
+    return problem(422, "The request is not valid; see `errors`.", errors=[error])
+
+
+async def _driver_error(_: Request, exc: Exception) -> JSONResponse:
+    if is_unavailable(exc):
+        # Expected when the database is down or slow: a warning, without the driver's long topology dump.
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        return problem(
+            503, "The database is unavailable; try again later.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
+    logger.error("database error", exc_info=exc)
+    return problem(500, "The database reported an error.")
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    # Starlette still logs the traceback; the client gets the documented shape and no internals.
+    return problem(500, "An unexpected error occurred.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(ItemNotFoundError, _not_found)
+    app.add_exception_handler(DuplicateNameError, _duplicate_name)
+    app.add_exception_handler(VersionMismatchError, _version_mismatch)
+    app.add_exception_handler(InvalidCursorError, _invalid_cursor)
+    app.add_exception_handler(DriverError, _driver_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries documenting that these statuses answer with a `Problem` body."""
+    return {
+        status: {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

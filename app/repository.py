@@ -1,0 +1,135 @@
+"""Data access for items: how an item is stored, queried and changed, and nothing about HTTP.
+
+Each write is one atomic database operation: uniqueness comes from a unique index, and an
+`If-Match` version check is part of the update's filter, never a read followed by a write.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+from app.database import Database, DuplicateKeyError, ObjectId, ReturnDocument
+from app.models import Item, ItemCreate, ItemUpdate
+
+COLLECTION = "items"
+
+
+class ItemNotFoundError(LookupError):
+    """No item has this id."""
+
+
+class DuplicateNameError(ValueError):
+    """Another item already has this name."""
+
+
+class VersionMismatchError(ValueError):
+    """The item exists but its version is not one the client expected (`If-Match`)."""
+
+
+class InvalidCursorError(ValueError):
+    """The pagination cursor was not produced by this service."""
+
+
+async def ensure_indexes(db: Database) -> None:
+    """Create the indexes the service relies on; idempotent, run at every startup."""
+    items = db[COLLECTION]
+    await items.create_index([("name", 1)], unique=True, name="name_unique")
+    await items.create_index([("tags", 1), ("_id", 1)], unique=False, name="tags_id")
+
+
+def encode_cursor(item_id: str) -> str:
+    """An opaque page cursor: the id of the last item seen, so that later inserts never shift pages."""
+    return base64.urlsafe_b64encode(bytes.fromhex(item_id)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> ObjectId:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidCursorError("cursor is not valid") from None
+    if len(raw) != 12 or encode_cursor(raw.hex()) != cursor:
+        raise InvalidCursorError("cursor is not valid")
+    return ObjectId(raw)
+
+
+def _now() -> datetime:
+    # BSON dates keep milliseconds; truncating here makes the value we return equal the value stored.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _to_item(doc: dict[str, Any]) -> Item:
+    return Item(id=str(doc["_id"]), **{k: v for k, v in doc.items() if k != "_id"})
+
+
+class ItemRepository:
+    """Items in one database. Cheap to build: one per request, over the app's database handle."""
+
+    def __init__(self, db: Database) -> None:
+        self._items = db[COLLECTION]
+
+    async def create(self, data: ItemCreate) -> Item:
+        now = _now()
+        doc = {"_id": ObjectId(), **data.model_dump(), "version": 1, "created_at": now, "updated_at": now}
+        try:
+            await self._items.insert_one(doc)
+        except DuplicateKeyError:
+            raise DuplicateNameError(data.name) from None
+        return _to_item(doc)
+
+    async def get(self, item_id: str) -> Item:
+        doc = await self._items.find_one({"_id": ObjectId(item_id)})
+        if doc is None:
+            raise ItemNotFoundError(item_id)
+        return _to_item(doc)
+
+    async def page(
+        self, *, limit: int, cursor: str | None = None, tag: str | None = None
+    ) -> tuple[list[Item], str | None]:
+        """One page in creation order, and the cursor of the next page (None on the last page)."""
+        query: dict[str, Any] = {}
+        if cursor is not None:
+            query["_id"] = {"$gt": decode_cursor(cursor)}
+        if tag is not None:
+            query["tags"] = tag
+        # One extra document tells whether another page follows, without a count.
+        docs = await self._items.find(query, sort=[("_id", 1)], limit=limit + 1).to_list(None)
+        items = [_to_item(doc) for doc in docs[:limit]]
+        next_cursor = encode_cursor(items[-1].id) if len(docs) > limit else None
+        return items, next_cursor
+
+    async def update(self, item_id: str, changes: ItemUpdate, *, if_match: list[int] | None = None) -> Item:
+        """Apply `changes` and bump the version; with `if_match`, only if the version is one of those."""
+        query = self._match(item_id, if_match)
+        update = {
+            "$set": {**changes.model_dump(exclude_unset=True), "updated_at": _now()},
+            "$inc": {"version": 1},
+        }
+        try:
+            doc = await self._items.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            raise DuplicateNameError(str(changes.name)) from None
+        if doc is None:
+            await self._raise_missing(item_id, if_match)
+        return _to_item(doc)
+
+    async def delete(self, item_id: str, *, if_match: list[int] | None = None) -> None:
+        result = await self._items.delete_one(self._match(item_id, if_match))
+        if result.deleted_count == 0:
+            await self._raise_missing(item_id, if_match)
+
+    @staticmethod
+    def _match(item_id: str, if_match: list[int] | None) -> dict[str, Any]:
+        query: dict[str, Any] = {"_id": ObjectId(item_id)}
+        if if_match is not None:
+            query["version"] = {"$in": if_match}
+        return query
+
+    async def _raise_missing(self, item_id: str, if_match: list[int] | None) -> NoReturn:
+        # The write already matched nothing; this read only chooses between 404 and 412.
+        if if_match is not None and await self._items.find_one({"_id": ObjectId(item_id)}) is not None:
+            raise VersionMismatchError(item_id)
+        raise ItemNotFoundError(item_id)

@@ -1,0 +1,37 @@
+"""Health probes: liveness never touches the database; readiness pings it within a short budget."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import anyio
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from app.database import DriverError
+from app.deps import DatabaseDep, SettingsDep
+from app.errors import RETRY_AFTER_SECONDS, problem, problem_responses
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+@router.get("/live")
+async def live() -> Health:
+    return Health()
+
+
+@router.get("/ready", response_model=Health, responses=problem_responses(503))
+async def ready(db: DatabaseDep, settings: SettingsDep) -> Health | JSONResponse:
+    try:
+        with anyio.fail_after(settings.ready_timeout_ms / 1000):
+            await db.command("ping")
+    except (TimeoutError, DriverError):
+        return problem(
+            503, "The database did not answer a ping in time.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
+    return Health()

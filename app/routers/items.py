@@ -1,0 +1,82 @@
+"""The `/items` resource: create, read, list, update and delete, with ETags and `If-Match`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
+
+from app.deps import ItemsDep
+from app.errors import problem_responses
+from app.models import Item, ItemCreate, ItemPage, ItemUpdate
+
+router = APIRouter(prefix="/items", tags=["items"])
+
+ItemIdPath = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$", description="A 24-hex-digit item id.")]
+IfMatch = Annotated[
+    str | None,
+    Header(description='`*` or quoted versions, e.g. `"3"`: apply only if the item is at one of them.'),
+]
+
+
+def etag(item: Item) -> str:
+    return f'"{item.version}"'
+
+
+def parse_if_match(value: str | None) -> list[int] | None:
+    """The versions an `If-Match` header accepts; None when any version will do (absent or `*`)."""
+    if value is None or value.strip() == "*":
+        return None
+    versions: list[int] = []
+    for raw in value.split(","):
+        tag = raw.strip()
+        if tag.startswith("W/"):
+            continue  # If-Match uses strong comparison, so a weak tag never matches (RFC 9110, 13.1.1)
+        if len(tag) < 2 or not (tag.startswith('"') and tag.endswith('"')):
+            raise HTTPException(400, 'If-Match must be * or a list of quoted entity tags, such as "3".')
+        opaque = tag[1:-1]
+        # Compared as strings, as entity tags are: "03" is not our "3".
+        if opaque.isascii() and opaque.isdigit() and str(int(opaque)) == opaque:
+            versions.append(int(opaque))
+    return versions
+
+
+@router.post("", status_code=201, responses=problem_responses(400, 409, 413, 422))
+async def create_item(body: ItemCreate, items: ItemsDep, request: Request, response: Response) -> Item:
+    item = await items.create(body)
+    response.headers["Location"] = str(request.url_for("get_item", item_id=item.id))
+    response.headers["ETag"] = etag(item)
+    return item
+
+
+@router.get("", responses=problem_responses(422))
+async def list_items(
+    items: ItemsDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    tag: Annotated[str | None, Query(min_length=1, max_length=30)] = None,
+) -> ItemPage:
+    page, next_cursor = await items.page(limit=limit, cursor=cursor, tag=tag)
+    return ItemPage(items=page, next_cursor=next_cursor)
+
+
+@router.get("/{item_id}", responses=problem_responses(404, 422))
+async def get_item(item_id: ItemIdPath, items: ItemsDep, response: Response) -> Item:
+    item = await items.get(item_id)
+    response.headers["ETag"] = etag(item)
+    return item
+
+
+@router.patch("/{item_id}", responses=problem_responses(400, 404, 409, 412, 413, 422))
+async def update_item(
+    item_id: ItemIdPath, body: ItemUpdate, items: ItemsDep, response: Response, if_match: IfMatch = None
+) -> Item:
+    item = await items.update(item_id, body, if_match=parse_if_match(if_match))
+    response.headers["ETag"] = etag(item)
+    return item
+
+
+@router.delete("/{item_id}", status_code=204, responses=problem_responses(400, 404, 412, 422))
+async def delete_item(item_id: ItemIdPath, items: ItemsDep, if_match: IfMatch = None) -> Response:
+    await items.delete(item_id, if_match=parse_if_match(if_match))
+    return Response(status_code=204)

@@ -1,0 +1,95 @@
+"""Configuration read from the environment: which MongoDB to use, and the time budgets.
+
+Nothing here opens a connection; building `Settings` is pure validation, so it is safe at import time.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+IN_MEMORY_URL = "mongomock://localhost"
+
+_SCHEMES = ("mongomock", "mongodb", "mongodb+srv")
+# MongoDB refuses these in database names; checking here gives a clear message at startup
+# instead of a driver error on the first request.
+_BAD_DB_NAME = re.compile(r'[/\\. "$*<>:|?\x00]')
+
+Milliseconds = Annotated[int, Field(gt=0, le=600_000)]
+
+
+class Driver(StrEnum):
+    """Which async client library talks to a real server."""
+
+    MOTOR = "motor"
+    PYMONGO = "pymongo"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Field `x` is read from the environment variable `X`."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    # A SecretStr, because a URL may carry a password: repr(), str() and logs show "**********".
+    mongodb_url: SecretStr = SecretStr(IN_MEMORY_URL)
+    mongodb_db: str = Field(default="items", min_length=1, max_length=63)
+    mongodb_driver: Driver = Driver.MOTOR
+    # The budget of one database operation (the driver's `timeoutMS`): a request that needs the
+    # database answers 503 within about this long when the database is down or slow.
+    mongodb_timeout_ms: Milliseconds = 5_000
+    # How long to wait for a reachable server before giving up on an operation.
+    mongodb_server_selection_timeout_ms: Milliseconds = 3_000
+    mongodb_connect_timeout_ms: Milliseconds = 3_000
+    # Readiness probes must answer fast, so they get their own, shorter budget.
+    ready_timeout_ms: Milliseconds = 1_000
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # Turn the loop guard off only to measure it; see docs/loops-and-clients.md.
+    loop_guard: bool = True
+
+    @field_validator("mongodb_url")
+    @classmethod
+    def _known_scheme(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value()
+        scheme = raw.split("://", 1)[0] if "://" in raw else ""
+        if scheme not in _SCHEMES:
+            # Never echo the URL itself: it may contain a password.
+            raise ValueError(f"must start with one of {', '.join(s + '://' for s in _SCHEMES)}")
+        # The driver parses the rest (replica-set host lists, options) when the client is built,
+        # and app.database turns its complaint into a message that names this setting.
+        hosts = raw.split("://", 1)[1].rpartition("@")[2].split("/", 1)[0]
+        if not hosts:
+            raise ValueError("has no host")
+        return value
+
+    @field_validator("mongodb_db")
+    @classmethod
+    def _valid_db_name(cls, value: str) -> str:
+        if _BAD_DB_NAME.search(value):
+            raise ValueError('must not contain any of / \\ . " $ * < > : | ? or spaces')
+        return value
+
+    @property
+    def in_memory(self) -> bool:
+        """True when the service runs on the embedded mongomock backend (no server)."""
+        return self.mongodb_url.get_secret_value().startswith("mongomock://")
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL with any password replaced, fit for logs and error messages."""
+        return redact_url(self.mongodb_url.get_secret_value())
+
+
+def redact_url(url: str) -> str:
+    """Replace the password in a MongoDB URL with `***`; keep everything else readable."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***"
+    userinfo, at, hosts = rest.rpartition("@")
+    if not at:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hosts}"
