@@ -7,6 +7,7 @@ driver (Motor or PyMongo async) and the backend (a server or in memory) change i
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,20 +18,29 @@ from bson.errors import InvalidId
 from mongomock_motor import AsyncMongoMockClient
 from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import AsyncMongoClient, ReturnDocument
-from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import (
+    ConfigurationError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+)
 
 from app.loop_guard import guard
 from app.settings import Driver, Settings, redact_url
 
 __all__ = [
+    "Client",
     "Collection",
     "Database",
     "DriverError",
-    "DuplicateKeyError",
     "InvalidId",
     "InvalidSettingError",
     "ObjectId",
     "ReturnDocument",
+    "close_client",
+    "create_client",
+    "is_duplicate_key",
     "is_unavailable",
     "open_database",
 ]
@@ -85,11 +95,27 @@ class Database(Protocol):
 
 
 # mongomock-motor types this class as AsyncIOMotorClient, a generic whose argument does not matter here.
+class Client(Protocol):
+    def __getitem__(self, name: str) -> Database: ...
+    def close(self) -> object: ...
+
+
 class _InMemoryAsyncMongoClient(AsyncMongoMockClient):  # type: ignore[type-arg]
     """mongomock with PyMongo async's shape: the one difference the app meets is that `close()` is awaited."""
 
     async def close(self) -> None:  # type: ignore[override]  # async on purpose: the PyMongo async shape
         """Nothing to release in memory; a coroutine so that callers await it as with AsyncMongoClient."""
+
+
+def is_duplicate_key(exc: BaseException) -> bool:
+    """True when a write broke a unique index.
+
+    MongoDB reports code 11000 (DuplicateKeyError) for every write. FerretDB 1.x does so for inserts
+    only; an update that breaks a unique index fails with code 1 and SQLite's "UNIQUE constraint failed".
+    """
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    return isinstance(exc, OperationFailure) and exc.code == 1 and "UNIQUE constraint failed" in str(exc)
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -121,21 +147,30 @@ def _new_client(settings: Settings) -> Any:
         raise InvalidSettingError(f"MONGODB_URL is not usable: {detail}") from None
 
 
-async def _close(client: Any) -> None:
+def create_client(settings: Settings) -> Client:
+    """A new client for the configured driver and backend, loop-guarded unless `LOOP_GUARD=false`.
+
+    Call it on the loop that will use the client: inside a lifespan, as `open_database` does. It is
+    public so that the regression tests can reproduce the bad patterns with exactly this client.
+    """
+    client = _new_client(settings)
+    if settings.loop_guard:
+        client = guard(client, prefixes=_LOOP_BOUND_MODULES, skip=frozenset({os.path.normcase(__file__)}))
+    return cast(Client, client)
+
+
+async def close_client(client: Client) -> None:
+    """Close a client from `create_client`, whichever driver made it."""
     result = client.close()  # a coroutine in PyMongo async, a plain call in Motor
-    if result is not None:
+    if inspect.isawaitable(result):
         await result
 
 
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[Database]:
     """Create a client on the running loop, yield its database handle, and close the client on exit."""
-    client = _new_client(settings)
+    client = create_client(settings)
     try:
-        if settings.loop_guard:
-            guarded = guard(client, prefixes=_LOOP_BOUND_MODULES, skip=frozenset({os.path.normcase(__file__)}))
-            yield cast(Database, guarded[settings.mongodb_db])
-        else:
-            yield cast(Database, client[settings.mongodb_db])
+        yield client[settings.mongodb_db]
     finally:
-        await _close(client)
+        await close_client(client)

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from app.database import Database
 from app.repository import ItemRepository
 from app.settings import Settings
+from app.startup import IndexGate
 
 
 class State(TypedDict):
@@ -16,6 +17,7 @@ class State(TypedDict):
 
     db: Database
     settings: Settings
+    indexes: IndexGate
 
 
 class LifespanNotRunError(RuntimeError):
@@ -38,10 +40,30 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+class IndexesNotReadyError(RuntimeError):
+    """A write arrived before the unique index is known to exist (the database was down at startup)."""
+
+
+def get_index_gate(request: Request) -> IndexGate:
+    gate: IndexGate = request.state.indexes
+    return gate
+
+
 def get_items(db: Annotated[Database, Depends(get_db)]) -> ItemRepository:
     return ItemRepository(db)
+
+
+def get_writable_items(
+    items: Annotated[ItemRepository, Depends(get_items)], gate: Annotated[IndexGate, Depends(get_index_gate)]
+) -> ItemRepository:
+    """The repository, for routes that write: only once the unique index exists."""
+    if not gate.is_open:
+        raise IndexesNotReadyError("the database's indexes are not confirmed yet")
+    return items
 
 
 DatabaseDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ItemsDep = Annotated[ItemRepository, Depends(get_items)]
+WritableItemsDep = Annotated[ItemRepository, Depends(get_writable_items)]
+IndexGateDep = Annotated[IndexGate, Depends(get_index_gate)]

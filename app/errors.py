@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from app.database import DriverError, is_unavailable
+from app.deps import IndexesNotReadyError
 from app.models import FieldError, Problem
 from app.repository import DuplicateNameError, InvalidCursorError, ItemNotFoundError, VersionMismatchError
 
@@ -82,6 +83,14 @@ async def _driver_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(500, "The database reported an error.")
 
 
+async def _indexes_not_ready(_: Request, exc: Exception) -> JSONResponse:
+    return problem(
+        503,
+        "The service cannot take writes until the database's indexes exist; try again later.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     # Starlette still logs the traceback; the client gets the documented shape and no internals.
     return problem(500, "An unexpected error occurred.")
@@ -95,6 +104,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(VersionMismatchError, _version_mismatch)
     app.add_exception_handler(InvalidCursorError, _invalid_cursor)
     app.add_exception_handler(DriverError, _driver_error)
+    app.add_exception_handler(IndexesNotReadyError, _indexes_not_ready)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -9,19 +9,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
-from app.database import DriverError, is_unavailable, open_database
+from app.database import open_database
 from app.deps import State
 from app.errors import install_error_handlers
 from app.middleware import BodySizeLimitMiddleware
-from app.repository import ensure_indexes
 from app.routers import health, items
 from app.settings import Settings
-
-
-class StartupError(RuntimeError):
-    """The service cannot start; the message says why and what to check."""
+from app.startup import IndexGate, create_indexes
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,19 +27,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        async with open_database(settings) as db:
-            try:
-                # Writes rely on the unique index, so the service does not start without it.
-                await ensure_indexes(db)
-            except DriverError as exc:
-                if not is_unavailable(exc):
-                    raise
-                raise StartupError(
-                    f"MongoDB at {settings.redacted_url} did not answer within"
-                    f" {settings.mongodb_server_selection_timeout_ms} ms while creating indexes at startup"
-                    f" ({type(exc).__name__}). Check MONGODB_URL and that the server is running."
-                ) from None
-            yield {"db": db, "settings": settings}
+        async with open_database(settings) as db, anyio.create_task_group() as background:
+            gate = IndexGate()
+            # Returns after the first attempt; if the database was down, retries go on in the background.
+            await background.start(create_indexes, db, gate)
+            yield {"db": db, "settings": settings, "indexes": gate}
+            background.cancel_scope.cancel()
 
     app = FastAPI(
         title="Items API",

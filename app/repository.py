@@ -11,7 +11,7 @@ import binascii
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from app.database import Database, DuplicateKeyError, ObjectId, ReturnDocument
+from app.database import Database, DriverError, ObjectId, ReturnDocument, is_duplicate_key
 from app.models import Item, ItemCreate, ItemUpdate
 
 COLLECTION = "items"
@@ -76,8 +76,10 @@ class ItemRepository:
         doc = {"_id": ObjectId(), **data.model_dump(), "version": 1, "created_at": now, "updated_at": now}
         try:
             await self._items.insert_one(doc)
-        except DuplicateKeyError:
-            raise DuplicateNameError(data.name) from None
+        except DriverError as exc:
+            if is_duplicate_key(exc):
+                raise DuplicateNameError(data.name) from None
+            raise
         return _to_item(doc)
 
     async def get(self, item_id: str) -> Item:
@@ -110,8 +112,10 @@ class ItemRepository:
         }
         try:
             doc = await self._items.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:
-            raise DuplicateNameError(str(changes.name)) from None
+        except DriverError as exc:
+            if is_duplicate_key(exc):
+                raise DuplicateNameError(str(changes.name)) from None
+            raise
         if doc is None:
             await self._raise_missing(item_id, if_match)
         return _to_item(doc)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.database import DriverError
-from app.deps import DatabaseDep, SettingsDep
+from app.deps import DatabaseDep, IndexGateDep, SettingsDep
 from app.errors import RETRY_AFTER_SECONDS, problem, problem_responses
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -26,12 +26,17 @@ async def live() -> Health:
 
 
 @router.get("/ready", response_model=Health, responses=problem_responses(503))
-async def ready(db: DatabaseDep, settings: SettingsDep) -> Health | JSONResponse:
+async def ready(db: DatabaseDep, settings: SettingsDep, indexes: IndexGateDep) -> Health | JSONResponse:
+    """200 when the database answers a ping and the indexes exist, so the service can take writes."""
     try:
         with anyio.fail_after(settings.ready_timeout_ms / 1000):
             await db.command("ping")
     except (TimeoutError, DriverError):
         return problem(
             503, "The database did not answer a ping in time.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
+    if not indexes.is_open:
+        return problem(
+            503, "The database's indexes are not created yet.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
         )
     return Health()

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
 
-from app.deps import ItemsDep
+from app.deps import ItemsDep, WritableItemsDep
 from app.errors import problem_responses
 from app.models import Item, ItemCreate, ItemPage, ItemUpdate
 
@@ -41,15 +41,15 @@ def parse_if_match(value: str | None) -> list[int] | None:
     return versions
 
 
-@router.post("", status_code=201, responses=problem_responses(400, 409, 413, 422))
-async def create_item(body: ItemCreate, items: ItemsDep, request: Request, response: Response) -> Item:
+@router.post("", status_code=201, responses=problem_responses(400, 409, 413, 422, 503))
+async def create_item(body: ItemCreate, items: WritableItemsDep, request: Request, response: Response) -> Item:
     item = await items.create(body)
     response.headers["Location"] = str(request.url_for("get_item", item_id=item.id))
     response.headers["ETag"] = etag(item)
     return item
 
 
-@router.get("", responses=problem_responses(422))
+@router.get("", responses=problem_responses(422, 503))
 async def list_items(
     items: ItemsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -60,23 +60,23 @@ async def list_items(
     return ItemPage(items=page, next_cursor=next_cursor)
 
 
-@router.get("/{item_id}", responses=problem_responses(404, 422))
+@router.get("/{item_id}", responses=problem_responses(404, 422, 503))
 async def get_item(item_id: ItemIdPath, items: ItemsDep, response: Response) -> Item:
     item = await items.get(item_id)
     response.headers["ETag"] = etag(item)
     return item
 
 
-@router.patch("/{item_id}", responses=problem_responses(400, 404, 409, 412, 413, 422))
+@router.patch("/{item_id}", responses=problem_responses(400, 404, 409, 412, 413, 422, 503))
 async def update_item(
-    item_id: ItemIdPath, body: ItemUpdate, items: ItemsDep, response: Response, if_match: IfMatch = None
+    item_id: ItemIdPath, body: ItemUpdate, items: WritableItemsDep, response: Response, if_match: IfMatch = None
 ) -> Item:
     item = await items.update(item_id, body, if_match=parse_if_match(if_match))
     response.headers["ETag"] = etag(item)
     return item
 
 
-@router.delete("/{item_id}", status_code=204, responses=problem_responses(400, 404, 412, 422))
-async def delete_item(item_id: ItemIdPath, items: ItemsDep, if_match: IfMatch = None) -> Response:
+@router.delete("/{item_id}", status_code=204, responses=problem_responses(400, 404, 412, 422, 503))
+async def delete_item(item_id: ItemIdPath, items: WritableItemsDep, if_match: IfMatch = None) -> Response:
     await items.delete(item_id, if_match=parse_if_match(if_match))
     return Response(status_code=204)
