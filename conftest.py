@@ -14,6 +14,7 @@ Two modes, chosen with `--app-scope` (both are loop-safe, both run in CI):
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Literal
@@ -105,3 +106,30 @@ async def client(app_state: RunningApp, db: Database) -> AsyncIterator[httpx.Asy
     transport = httpx.ASGITransport(app=app_state.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
+
+
+FERRETDB_UPDATES_NOT_ATOMIC = (
+    "FerretDB 1.x applies an update by reading the document, changing it in Go and writing it back by _id"
+    " without re-checking the filter, so concurrent updates can all 'win' and lose each other's changes"
+    " (measured: 19 of 20 rounds of 60 concurrent conditional updates had 2-5 winners). MongoDB is atomic"
+    " per document. See docs/real-server.md."
+)
+
+
+@pytest.fixture
+async def atomic_updates(db: Database, request: pytest.FixtureRequest) -> None:
+    """For tests that rely on atomic single-document updates: expected to fail on FerretDB, and why."""
+    info = await db.command("buildInfo")
+    if "ferretdbVersion" in info:
+        request.applymarker(pytest.mark.xfail(reason=FERRETDB_UPDATES_NOT_ATOMIC, strict=False))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With REQUIRE_ALL_TESTS=1 (CI), a skipped test fails the run: a skip must never pass for green."""
+    if os.environ.get("REQUIRE_ALL_TESTS") != "1" or exitstatus != pytest.ExitCode.OK:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped:
+        print(f"\nREQUIRE_ALL_TESTS=1: {skipped} test(s) were skipped; every test must run here.")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -14,17 +14,11 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol, cast
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from mongomock_motor import AsyncMongoMockClient
 from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import AsyncMongoClient, ReturnDocument
-from pymongo.errors import (
-    ConfigurationError,
-    ConnectionFailure,
-    DuplicateKeyError,
-    OperationFailure,
-    PyMongoError,
-)
+from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import InvalidOperation as InvalidOperationError
 
 from app.loop_guard import guard
 from app.settings import Driver, Settings, redact_url
@@ -34,7 +28,7 @@ __all__ = [
     "Collection",
     "Database",
     "DriverError",
-    "InvalidId",
+    "InvalidOperationError",
     "InvalidSettingError",
     "ObjectId",
     "ReturnDocument",

@@ -8,6 +8,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import problem
 
 TOO_LARGE = "The request body is larger than the limit of {limit} bytes."
+# The rest of the body is never read, so the connection cannot carry another request: tell the server
+# to close it rather than drain (or wait for) what the client is still sending.
+CLOSE = {"Connection": "close"}
 
 
 class BodySizeLimitMiddleware:
@@ -33,12 +36,14 @@ class BodySizeLimitMiddleware:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                # Chunked bodies have no Content-Length; stop as soon as the limit is passed.
-                raise HTTPException(413, TOO_LARGE.format(limit=self.max_bytes))
+                # Chunked bodies have no Content-Length; stop as soon as the limit is passed. An
+                # HTTPException, because FastAPI re-raises those from body parsing (it turns any other
+                # error into a 400), and the app's handler then answers with the 413 problem.
+                raise HTTPException(413, TOO_LARGE.format(limit=self.max_bytes), headers=CLOSE)
             return message
 
         await self.app(scope, limited_receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, TOO_LARGE.format(limit=self.max_bytes), headers={"Connection": "close"})
+        response = problem(413, TOO_LARGE.format(limit=self.max_bytes), headers=CLOSE)
         await response(scope, receive, send)

@@ -32,7 +32,8 @@ class Driver(StrEnum):
 class Settings(BaseSettings):
     """Every knob of the service. Field `x` is read from the environment variable `X`."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # hide_input_in_errors: a validation error must not print the URL it rejected (it may hold a password).
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
     # A SecretStr, because a URL may carry a password: repr(), str() and logs show "**********".
     mongodb_url: SecretStr = SecretStr(IN_MEMORY_URL)

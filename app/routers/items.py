@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
@@ -19,6 +20,14 @@ IfMatch = Annotated[
 ]
 
 
+# RFC 9110 entity-tag: optional W/, then a quoted string of visible characters other than '"'.
+_TAG = r'(?:W/)?"[\x21\x23-\x7e]*"'
+_IF_MATCH = re.compile(rf"\s*{_TAG}(?:\s*,\s*{_TAG})*\s*")
+_ENTITY_TAG = re.compile(r'(W/)?"([\x21\x23-\x7e]*)"')
+_VERSION = re.compile(r"[1-9][0-9]{0,18}")
+MAX_VERSION = 2**63 - 1
+
+
 def etag(item: Item) -> str:
     return f'"{item.version}"'
 
@@ -27,16 +36,13 @@ def parse_if_match(value: str | None) -> list[int] | None:
     """The versions an `If-Match` header accepts; None when any version will do (absent or `*`)."""
     if value is None or value.strip() == "*":
         return None
+    if not _IF_MATCH.fullmatch(value):
+        raise HTTPException(400, 'If-Match must be * or a list of quoted entity tags, such as "3".')
     versions: list[int] = []
-    for raw in value.split(","):
-        tag = raw.strip()
-        if tag.startswith("W/"):
-            continue  # If-Match uses strong comparison, so a weak tag never matches (RFC 9110, 13.1.1)
-        if len(tag) < 2 or not (tag.startswith('"') and tag.endswith('"')):
-            raise HTTPException(400, 'If-Match must be * or a list of quoted entity tags, such as "3".')
-        opaque = tag[1:-1]
-        # Compared as strings, as entity tags are: "03" is not our "3".
-        if opaque.isascii() and opaque.isdigit() and str(int(opaque)) == opaque:
+    for weak, opaque in _ENTITY_TAG.findall(value):
+        # If-Match compares strongly, so a weak tag never matches (RFC 9110, 13.1.1). Other tags are
+        # simply not ours: "03" is not "3", and nothing past int64 is a version we issued.
+        if not weak and _VERSION.fullmatch(opaque) and int(opaque) <= MAX_VERSION:
             versions.append(int(opaque))
     return versions
 

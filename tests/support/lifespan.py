@@ -76,10 +76,16 @@ async def run_lifespan(app: ASGIApp) -> AsyncIterator[RunningApp]:
             raise LifespanError(f"{message_type} failed: {reply.get('message', '')}")
 
     with to_app, app_inbox, app_outbox, from_app:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(lifespan_task)
+        # A plain asyncio task, not a task group: errors from the block below must reach the caller
+        # as they are, not wrapped in an ExceptionGroup.
+        task = asyncio.create_task(lifespan_task())
+        try:
             await exchange("lifespan.startup")
             try:
                 yield RunningApp(app=_with_state(app, state), state=state, loop=asyncio.get_running_loop())
             finally:
                 await exchange("lifespan.shutdown")
+        finally:
+            if not task.done():
+                task.cancel()
+            await asyncio.wait([task])

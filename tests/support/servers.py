@@ -1,0 +1,82 @@
+"""A private FerretDB server a test can stop and start for real, and the server-gap markers.
+
+Fault tests need a server they own: stopping the shared one would break every other test. Each gets
+its own process, port and data directory, from the binary `scripts/ferretdb.sh build` makes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+from anyio.abc import Process
+
+ROOT = Path(__file__).resolve().parents[2]
+FERRETDB_BIN = Path(os.environ.get("FERRETDB_BIN", ROOT / ".cache" / "ferretdb" / "bin" / "ferretdb"))
+START_TIMEOUT_S = 30
+
+
+def require_ferretdb_binary() -> None:
+    """Skip, saying why, when the binary is missing; fail instead when CI says every test must run."""
+    if FERRETDB_BIN.exists():
+        return
+    reason = f"needs the FerretDB binary at {FERRETDB_BIN}: run `scripts/ferretdb.sh build` (Go required)"
+    if os.environ.get("REQUIRE_ALL_TESTS") == "1":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class FerretServer:
+    """One FerretDB process on a loopback port; `stop()` and `start()` again keep its data."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = _free_port()
+        self.data_dir = data_dir
+        self.url = f"mongodb://127.0.0.1:{self.port}/"
+        self._process: Process | None = None
+
+    async def start(self) -> None:
+        command = [str(FERRETDB_BIN), "-listen", f"127.0.0.1:{self.port}", "-data", str(self.data_dir)]
+        self._process = await anyio.open_process(command)
+        with anyio.fail_after(START_TIMEOUT_S):
+            while True:
+                try:
+                    stream = await anyio.connect_tcp("127.0.0.1", self.port)
+                except OSError:
+                    await anyio.sleep(0.02)
+                else:
+                    await stream.aclose()
+                    return
+
+    async def stop(self) -> None:
+        """A real stop: SIGTERM, and wait for the process to exit."""
+        if self._process is None:
+            return
+        process, self._process = self._process, None
+        process.terminate()
+        with anyio.fail_after(START_TIMEOUT_S):
+            await process.wait()
+        await process.aclose()
+
+
+@asynccontextmanager
+async def ferretdb_server(data_dir: Path) -> AsyncIterator[FerretServer]:
+    require_ferretdb_binary()
+    server = FerretServer(data_dir)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

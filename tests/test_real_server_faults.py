@@ -1,0 +1,125 @@
+"""What only a real server shows: a real stop gives a bounded 503, a restart heals by itself, no write is lost.
+
+Each test owns a FerretDB process (tests/support/servers.py), so stopping it disturbs no other test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from app.main import create_app
+from app.settings import Driver, Settings
+from tests.support.api import assert_problem, create_item
+from tests.support.lifespan import run_lifespan
+from tests.support.servers import FerretServer, ferretdb_server
+
+pytestmark = pytest.mark.anyio
+
+BUDGET_MS = 500
+# A hang guard, not a speed target: a request must end, with some answer, within a few budgets.
+HANG_GUARD_S = 10 * BUDGET_MS / 1000
+RECOVERY_GUARD_S = 30
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[FerretServer]:
+    async with ferretdb_server(tmp_path / "data") as running:
+        yield running
+
+
+@pytest.fixture(params=list(Driver))
+async def client(server: FerretServer, request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with each driver on the private server, with short budgets."""
+    settings = Settings(
+        mongodb_url=server.url,
+        mongodb_driver=request.param,
+        mongodb_db="faults",
+        mongodb_timeout_ms=BUDGET_MS,
+        mongodb_server_selection_timeout_ms=BUDGET_MS,
+        mongodb_connect_timeout_ms=BUDGET_MS,
+        ready_timeout_ms=BUDGET_MS,
+    )
+    async with (
+        run_lifespan(create_app(settings)) as running,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=running.app), base_url="http://test") as http,
+    ):
+        yield http
+
+
+async def _wait_until_ok(client: httpx.AsyncClient, path: str) -> httpx.Response:
+    with anyio.fail_after(RECOVERY_GUARD_S):
+        while True:
+            response = await client.get(path)
+            if response.status_code == 200:
+                return response
+            assert response.status_code == 503, response.text
+            await anyio.sleep(0.1)
+
+
+async def test_a_stopped_server_gives_503_with_retry_after(client: httpx.AsyncClient, server: FerretServer) -> None:
+    item = await create_item(client, "before")
+    await server.stop()
+
+    with anyio.fail_after(HANG_GUARD_S):
+        read = await client.get(f"/items/{item['id']}")
+        write = await client.post("/items", json={"name": "during"})
+        ready = await client.get("/health/ready")
+
+    for response in (read, write, ready):
+        assert_problem(response, 503)
+        assert response.headers["retry-after"].isdigit()
+    assert (await client.get("/health/live")).status_code == 200
+
+
+async def test_the_app_recovers_by_itself_when_the_server_returns(
+    client: httpx.AsyncClient, server: FerretServer
+) -> None:
+    item = await create_item(client, "before")
+    await server.stop()
+    assert_problem(await client.get(f"/items/{item['id']}"), 503)
+
+    await server.start()
+
+    await _wait_until_ok(client, "/health/ready")
+    assert (await client.get(f"/items/{item['id']}")).json() == item
+    assert (await client.post("/items", json={"name": "after"})).status_code == 201
+
+
+async def test_no_acknowledged_write_is_lost_across_a_restart(client: httpx.AsyncClient, server: FerretServer) -> None:
+    created = [await create_item(client, f"item-{n}") for n in range(30)]
+    updated = (await client.patch(f"/items/{created[0]['id']}", json={"quantity": 7})).json()
+    await client.delete(f"/items/{created[1]['id']}")
+
+    await server.stop()
+    await server.start()
+
+    page = (await _wait_until_ok(client, "/items?limit=100")).json()
+    assert page["items"] == [updated, *created[2:]]
+
+
+async def test_startup_with_the_server_down_refuses_writes_until_indexes_exist(server: FerretServer) -> None:
+    await server.stop()
+    settings = Settings(
+        mongodb_url=server.url,
+        mongodb_db="late",
+        mongodb_timeout_ms=BUDGET_MS,
+        mongodb_server_selection_timeout_ms=BUDGET_MS,
+        mongodb_connect_timeout_ms=BUDGET_MS,
+        ready_timeout_ms=BUDGET_MS,
+    )
+    async with (
+        run_lifespan(create_app(settings)) as running,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=running.app), base_url="http://test") as client,
+    ):
+        assert_problem(await client.post("/items", json={"name": "early"}), 503)
+
+        await server.start()
+
+        await _wait_until_ok(client, "/health/ready")
+        assert (await client.post("/items", json={"name": "late"})).status_code == 201
+        assert (await client.post("/items", json={"name": "late"})).status_code == 409
