@@ -49,11 +49,14 @@ class FaultProxy:
         with anyio.CancelScope() as scope:
             self._connections.add(scope)
             try:
-                async with client, await anyio.connect_tcp("127.0.0.1", self.target_port) as server:
-                    async with anyio.create_task_group() as pipes:
-                        pipes.start_soon(self._pipe, client, server)
-                        await self._pipe(server, client)
-                        pipes.cancel_scope.cancel()
+                async with (
+                    client,
+                    await anyio.connect_tcp("127.0.0.1", self.target_port) as server,
+                    anyio.create_task_group() as pipes,
+                ):
+                    pipes.start_soon(self._pipe, client, server)
+                    await self._pipe(server, client)
+                    pipes.cancel_scope.cancel()
             except (OSError, anyio.BrokenResourceError, anyio.EndOfStream):
                 pass  # either side went away: that is the fault being simulated, or the end of a test
             finally:
@@ -65,7 +68,7 @@ async def fault_proxy(target_port: int) -> AsyncIterator[FaultProxy]:
     proxy = FaultProxy(target_port)
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     async with listener, anyio.create_task_group() as tasks:
-        proxy.port = listener.extra(SocketAttribute.local_port)
+        proxy.port = listener.extra(SocketAttribute.local_port)  # noqa: S610 - anyio, not Django
         tasks.start_soon(listener.serve, proxy.relay)
         try:
             yield proxy
