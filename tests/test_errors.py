@@ -1,0 +1,53 @@
+"""Unexpected failures still answer in the documented problem shape, without internals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pymongo.errors import OperationFailure
+
+from app.deps import get_items
+from tests.support.api import assert_problem
+from tests.support.lifespan import RunningApp
+
+pytestmark = pytest.mark.anyio
+
+SECRET_DETAIL = "internal detail that must not leak"
+
+
+class BrokenRepository:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def get(self, item_id: str) -> None:
+        raise self.error
+
+
+@pytest.fixture
+async def tolerant_client(app_state: RunningApp) -> AsyncIterator[httpx.AsyncClient]:
+    """Like `client`, but server errors come back as responses instead of being raised in the test."""
+    transport = httpx.ASGITransport(app=app_state.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(OperationFailure(SECRET_DETAIL, 2), id="database-rejected-operation"),
+        pytest.param(RuntimeError(SECRET_DETAIL), id="bug"),
+    ],
+)
+async def test_an_unexpected_error_is_a_500_problem_without_details(
+    app: FastAPI, tolerant_client: httpx.AsyncClient, error: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # monkeypatch undoes the override after the test: in --app-scope=session the app is shared.
+    monkeypatch.setitem(app.dependency_overrides, get_items, lambda: BrokenRepository(error))
+
+    response = await tolerant_client.get("/items/0123456789abcdef01234567")
+
+    assert_problem(response, 500)
+    assert SECRET_DETAIL not in response.text
