@@ -15,7 +15,7 @@ from pymongo.errors import (
 
 from app.database import close_client, create_client, is_duplicate_key, is_unavailable
 from app.loop_guard import Guarded
-from app.settings import Driver, Settings
+from app.settings import IN_MEMORY_URL, Driver, Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.anyio
     ("driver", "close_is_a_coroutine"), [(Driver.MOTOR, False), (Driver.PYMONGO, True)], ids=["motor", "pymongo"]
 )
 async def test_in_memory_backend_has_the_drivers_close_shape(driver: Driver, close_is_a_coroutine: bool) -> None:
-    client = create_client(Settings(mongodb_driver=driver, loop_guard=False))
+    client = create_client(Settings(mongodb_url=IN_MEMORY_URL, mongodb_driver=driver, loop_guard=False))
 
     result = client.close()
 
@@ -35,7 +35,7 @@ async def test_in_memory_backend_has_the_drivers_close_shape(driver: Driver, clo
 
 @pytest.mark.parametrize("driver", list(Driver))
 async def test_in_memory_backend_stores_and_finds_documents_for_each_driver(driver: Driver) -> None:
-    client = create_client(Settings(mongodb_driver=driver))
+    client = create_client(Settings(mongodb_url=IN_MEMORY_URL, mongodb_driver=driver))
     try:
         items = client["shop"]["items"]
         await items.insert_one({"_id": 1, "name": "a"})

@@ -20,10 +20,12 @@ IfMatch = Annotated[
 ]
 
 
-# RFC 9110 entity-tag: optional W/, then a quoted string of visible characters other than '"'.
-_TAG = r'(?:W/)?"[\x21\x23-\x7e]*"'
+# RFC 9110 entity-tag: optional W/, then a quoted string of etagc (visible characters but '"', and
+# obs-text, which Starlette hands over decoded as latin-1).
+_ETAGC = r"[\x21\x23-\x7e\x80-\xff]*"
+_TAG = rf'(?:W/)?"{_ETAGC}"'
 _IF_MATCH = re.compile(rf"\s*{_TAG}(?:\s*,\s*{_TAG})*\s*")
-_ENTITY_TAG = re.compile(r'(W/)?"([\x21\x23-\x7e]*)"')
+_ENTITY_TAG = re.compile(rf'(W/)?"({_ETAGC})"')
 _VERSION = re.compile(r"[1-9][0-9]{0,18}")
 MAX_VERSION = 2**63 - 1
 
