@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, cast
 
+import anyio.to_thread
 from bson import ObjectId
 from mongomock_motor import AsyncMongoMockClient
 from motor.motor_asyncio import AsyncIOMotorClient
@@ -155,7 +156,10 @@ def create_client(settings: Settings) -> Client:
 
 async def close_client(client: Client) -> None:
     """Close a client from `create_client`, whichever driver made it."""
-    result = client.close()  # a coroutine in PyMongo async, a plain call in Motor
+    # Motor's close() is a blocking call that can take seconds when connections are broken (measured:
+    # 10 s after a cut), so it runs on a worker thread, off the loop. PyMongo async's close() only
+    # creates a coroutine there, which is awaited here, on the loop.
+    result = await anyio.to_thread.run_sync(client.close)
     if inspect.isawaitable(result):
         await result
 
