@@ -68,10 +68,11 @@ async def app_state(app: FastAPI, settings: Settings) -> AsyncIterator[RunningAp
     """The app with its lifespan running on this fixture's loop: the client is created here."""
     async with run_lifespan(app) as running:
         yield running
-        db: Database = running.state["db"]
-        # Leave nothing behind on a real server; in memory the store dies with the client.
-        for name in await db.list_collection_names():
-            await db.drop_collection(name)
+        if not settings.in_memory:
+            # Leave nothing behind on a real server (in memory, the store dies with the client).
+            # Dropping only the collections would leave an empty database behind on FerretDB.
+            db: Database = running.state["db"]
+            await db.command("dropDatabase")
 
 
 def require_same_loop(running: RunningApp, request: pytest.FixtureRequest) -> None:
