@@ -52,7 +52,7 @@ async def test_shutdown_lets_in_flight_requests_finish_before_closing_the_client
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http, anyio.create_task_group() as tasks:
         tasks.start_soon(server.serve)
         with anyio.fail_after(10):
-            while not server.started:
+            while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
                 await anyio.sleep(0.01)
         item = await create_item(http, "in-flight")
         application.dependency_overrides[get_items] = held_items
