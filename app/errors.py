@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from app.database import DriverError, is_unavailable
 from app.deps import IndexesNotReadyError
@@ -41,18 +42,43 @@ def problem(
     )
 
 
+MAX_LOC_CHARS = 100
+
+
+def _short(part: str | int) -> str | int:
+    # An unknown key is part of `loc`; a client must not get a 500 KB key echoed back.
+    return part[:MAX_LOC_CHARS] + "..." if isinstance(part, str) and len(part) > MAX_LOC_CHARS else part
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     raw: list[dict[str, Any]] = list(cast(RequestValidationError, exc).errors())
     if any(error["type"] == "json_invalid" for error in raw):
         return problem(400, "The request body is not valid JSON.")
-    errors = [FieldError(loc=list(e["loc"]), msg=e["msg"], type=e["type"]) for e in raw]
+    errors = [FieldError(loc=[_short(part) for part in e["loc"]], msg=e["msg"], type=e["type"]) for e in raw]
     return problem(422, "The request is not valid; see `errors`.", errors=errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path.
+
+    Starlette's 405 names the methods of the first route whose path matched, and FastAPI makes one route
+    per method, so its `Allow` would miss the others; RFC 9110 (15.5.6) wants them all.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     exc = cast(HTTPException, exc)  # registered for this type only, in install_error_handlers
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != HTTPStatus(exc.status_code).phrase else None
-    return problem(exc.status_code, detail, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return problem(exc.status_code, detail, headers=headers)
 
 
 async def _not_found(_: Request, exc: Exception) -> JSONResponse:

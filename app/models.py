@@ -9,13 +9,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 ItemName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Description = Annotated[str, StringConstraints(max_length=1000)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=30)]
 Tags = Annotated[list[Tag], Field(max_length=20)]
-Quantity = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+
+def _integral_float_to_int(value: object) -> object:
+    # JSON has one number type and JSON Schema counts 3.0 as an integer, so 3.0 is 3. Strict mode still
+    # refuses 3.5, "3" and true.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# 2**53 - 1: the largest integer every JSON client (and the float in FastAPI's OpenAPI model) holds exactly.
+Quantity = Annotated[int, Field(ge=0, le=2**53 - 1), BeforeValidator(_integral_float_to_int)]
 ItemId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]
 
 
@@ -34,10 +46,14 @@ class ItemCreate(_Input):
 class ItemUpdate(_Input):
     """A partial update: only the fields present in the request change."""
 
-    name: ItemName | None = None
+    # The schema states what _at_least_one_field enforces: one field at least, and null only for the
+    # description (which clears it). SkipJsonSchema keeps the "absent" default None out of the schema.
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    name: ItemName | SkipJsonSchema[None] = None
     description: Description | None = None
-    tags: Tags | None = None
-    quantity: Quantity | None = None
+    tags: Tags | SkipJsonSchema[None] = None
+    quantity: Quantity | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _at_least_one_field(self) -> Self:

@@ -19,6 +19,8 @@ _SCHEMES = ("mongomock", "mongodb", "mongodb+srv")
 # instead of a driver error on the first request.
 _BAD_DB_NAME = re.compile(r'[/\\. "$*<>:|?\x00]')
 
+_PASSWORD_OPTION = re.compile(r"((?:^|[?&;])[^=&;]*password=)[^&;]*", re.IGNORECASE)
+
 Milliseconds = Annotated[int, Field(gt=0, le=600_000)]
 
 
@@ -85,12 +87,14 @@ class Settings(BaseSettings):
 
 
 def redact_url(url: str) -> str:
-    """Replace the password in a MongoDB URL with `***`; keep everything else readable."""
+    """Replace the passwords in a MongoDB URL with `***`; keep everything else readable.
+
+    Both the userinfo password and options such as `tlsCertificateKeyFilePassword=` are secrets.
+    """
     scheme, sep, rest = url.partition("://")
     if not sep:
         return "***"
     userinfo, at, hosts = rest.rpartition("@")
-    if not at:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{hosts}"
+    if at:
+        rest = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
+    return f"{scheme}://" + _PASSWORD_OPTION.sub(r"\1***", rest)

@@ -98,3 +98,11 @@ async def test_create_with_malformed_json_is_400(client: httpx.AsyncClient) -> N
     response = await client.post("/items", content=b'{"name": ', headers={"content-type": "application/json"})
 
     assert_problem(response, 400)
+
+
+async def test_an_unknown_field_name_is_not_echoed_back_in_full(client: httpx.AsyncClient) -> None:
+    response = await client.post("/items", json={"name": "a", "k" * 100_000: 1})
+
+    problem = assert_problem(response, 422)
+    assert len(response.content) < 2_000
+    assert problem["errors"][0]["loc"][1].startswith("kkk")

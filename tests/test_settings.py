@@ -79,6 +79,10 @@ def test_repr_and_str_hide_the_url() -> None:
         (f"mongodb+srv://admin:{PASSWORD}@cluster.example/", "mongodb+srv://admin:***@cluster.example/"),
         ("mongodb://admin@db.example/", "mongodb://admin:***@db.example/"),
         ("mongodb://db.example/", "mongodb://db.example/"),
+        (
+            f"mongodb://db.example/?tls=true&tlsCertificateKeyFilePassword={PASSWORD}&appname=x",
+            "mongodb://db.example/?tls=true&tlsCertificateKeyFilePassword=***&appname=x",
+        ),
         ("not a url", "***"),
     ],
 )

@@ -6,6 +6,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
+from pydantic.json_schema import SkipJsonSchema
 
 from app.deps import ItemsDep, WritableItemsDep
 from app.errors import problem_responses
@@ -14,10 +15,6 @@ from app.models import Item, ItemCreate, ItemPage, ItemUpdate
 router = APIRouter(prefix="/items", tags=["items"])
 
 ItemIdPath = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$", description="A 24-hex-digit item id.")]
-IfMatch = Annotated[
-    str | None,
-    Header(description='`*` or quoted versions, e.g. `"3"`: apply only if the item is at one of them.'),
-]
 
 
 # RFC 9110 entity-tag: optional W/, then a quoted string of etagc (visible characters but '"', and
@@ -25,9 +22,21 @@ IfMatch = Annotated[
 _ETAGC = r"[\x21\x23-\x7e\x80-\xff]*"
 _TAG = rf'(?:W/)?"{_ETAGC}"'
 _IF_MATCH = re.compile(rf"\s*{_TAG}(?:\s*,\s*{_TAG})*\s*")
+# What the schema publishes: the same, less obs-text (obsolete, and not ASCII) and with `*`.
+_PUBLISHED_TAG = r'(?:W/)?"[\x21\x23-\x7e]*"'
+IF_MATCH_PATTERN = rf"^(?:\*|{_PUBLISHED_TAG}(?:, ?{_PUBLISHED_TAG})*)$"
 _ENTITY_TAG = re.compile(rf'(W/)?"({_ETAGC})"')
 _VERSION = re.compile(r"[1-9][0-9]{0,18}")
 MAX_VERSION = 2**63 - 1
+IfMatch = Annotated[
+    # SkipJsonSchema: an absent header is None, but a header is never the JSON null; the schema says string.
+    str | SkipJsonSchema[None],
+    Header(
+        description='`*` or quoted versions, e.g. `"3"`: apply only if the item is at one of them.',
+        # Published, not enforced by FastAPI: parse_if_match answers anything else with 400 (not 422).
+        json_schema_extra={"pattern": IF_MATCH_PATTERN},
+    ),
+]
 
 
 def etag(item: Item) -> str:
@@ -61,7 +70,11 @@ async def create_item(body: ItemCreate, items: WritableItemsDep, request: Reques
 async def list_items(
     items: ItemsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    cursor: Annotated[
+        str | None,
+        # 12 bytes in unpadded base64url: the exact shape of every cursor this API hands out.
+        Query(pattern=r"^[A-Za-z0-9_-]{16}$", description="A `next_cursor` from an earlier page."),
+    ] = None,
     tag: Annotated[str | None, Query(min_length=1, max_length=30)] = None,
 ) -> ItemPage:
     page, next_cursor = await items.page(limit=limit, cursor=cursor, tag=tag)
