@@ -43,6 +43,7 @@ def problem(
 
 
 MAX_LOC_CHARS = 100
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 
 
 def _short(part: str | int) -> str | int:
@@ -59,17 +60,17 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method some route serves at this path.
+    """Every method some route serves at this path, asked of the router itself.
 
     Starlette's 405 names the methods of the first route whose path matched, and FastAPI makes one route
     per method, so its `Allow` would miss the others; RFC 9110 (15.5.6) wants them all.
     """
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return ", ".join(sorted(methods))
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -51,3 +51,16 @@ async def test_an_unexpected_error_is_a_500_problem_without_details(
 
     assert_problem(response, 500)
     assert SECRET_DETAIL not in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [("/items", "GET, POST"), ("/items/0123456789abcdef01234567", "DELETE, GET, PATCH")],
+)
+async def test_an_unsupported_method_is_405_listing_every_allowed_method(
+    client: httpx.AsyncClient, path: str, allowed: str
+) -> None:
+    response = await client.request("PUT", path, json={"name": "x"})
+
+    assert_problem(response, 405)
+    assert response.headers["allow"] == allowed
