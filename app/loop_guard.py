@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import sys
 import sysconfig
 import threading
-import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 DOCS = "docs/loops-and-clients.md"
-_STDLIB = os.path.normcase(sysconfig.get_paths()["stdlib"])
+_LIBRARIES = tuple(
+    os.path.normcase(path) for path in {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib")}
+)
 _THIS_FILE = os.path.normcase(__file__)
 
 
@@ -26,14 +29,38 @@ class LoopMismatchError(RuntimeError):
     """A loop-bound MongoDB client was used from an event loop other than the one it is bound to."""
 
 
+def _is_project_code(path: str, skip: frozenset[str]) -> bool:
+    path = os.path.normcase(path)
+    # "<frozen importlib...>" and the like are the interpreter's own.
+    if path.startswith("<") or path == _THIS_FILE or path in skip:
+        return False
+    return not path.startswith(_LIBRARIES) and "site-packages" not in path
+
+
+def _short(path: str) -> str:
+    """The path relative to the working directory or the import root it lives under, as a reader would look for it."""
+    for base in sorted({os.getcwd(), *filter(None, sys.path)}, key=len, reverse=True):
+        if path.startswith(base.rstrip(os.sep) + os.sep):
+            return path[len(base.rstrip(os.sep)) + 1 :]
+    return path
+
+
 def _where(skip: frozenset[str]) -> str:
-    """The innermost caller outside the standard library, installed packages and `skip` files."""
-    for frame in reversed(traceback.extract_stack()):
-        path = os.path.normcase(frame.filename)
-        if path == _THIS_FILE or path in skip or path.startswith(_STDLIB) or "site-packages" in path:
-            continue
-        return f"{os.path.relpath(frame.filename)}:{frame.lineno} in {frame.name}"
-    return "<unknown>"
+    """The innermost frame of project code on the stack and, if another, the outermost: the test or task it serves."""
+    project: list[FrameType] = []
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if _is_project_code(frame.f_code.co_filename, skip):
+            project.append(frame)
+        frame = frame.f_back
+    if not project:
+        return "<unknown>"
+    inner, outer = _describe_frame(project[0]), _describe_frame(project[-1])
+    return inner if inner == outer else f"{inner}, called from {outer}"
+
+
+def _describe_frame(frame: FrameType) -> str:
+    return f"{_short(frame.f_code.co_filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -60,7 +87,7 @@ class Binding:
     skip: frozenset[str]
     loop: asyncio.AbstractEventLoop | None = None
     bound_at: str = ""
-    bound_thread: str = field(default="")
+    bound_thread: str = ""
 
     def check(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bind to `loop` on first use, as the drivers do; afterwards raise on any other loop."""
@@ -68,7 +95,7 @@ class Binding:
             return
         if self.loop is None:
             self.loop = loop
-            self.bound_at = _where(self.skip)
+            self.bound_at = f"its first use, at {_where(self.skip)}"
             self.bound_thread = threading.current_thread().name
             return
         raise LoopMismatchError(self._message(self.loop, loop))
@@ -79,21 +106,21 @@ class Binding:
         return (
             "MongoDB client used from an event loop it does not belong to.\n"
             f"  created at: {self.created_at} (thread {self.created_thread})\n"
-            f"  bound to:   loop {id(bound):#x}, first used at {self.bound_at}"
-            f" (thread {self.bound_thread}); that loop {_describe_loop(bound)}\n"
+            f"  bound to:   loop {id(bound):#x} since {self.bound_at} (thread {self.bound_thread});"
+            f" that loop {_describe_loop(bound)}\n"
             f"  used now:   loop {id(current):#x}, task {task_name!r}, at {_where(self.skip)}"
             f" (thread {threading.current_thread().name})\n"
-            "  fix: create the client inside the app's lifespan and run that lifespan on the loop that"
-            " uses it: in tests, enter the lifespan inside the test's own loop (an async fixture with the"
-            " same scope as the loop), never at import time, in a sync fixture, with asyncio.run() or"
-            f" with a sync TestClient. See {DOCS}."
+            "  fix: create the client in the app's lifespan and run that lifespan on the loop that uses the client."
+            " In tests, enter it in an async fixture on the test's own loop; never at import time, in a sync"
+            f" fixture, with asyncio.run() or with a sync TestClient. See {DOCS}."
         )
 
 
 class Guarded:
-    """A proxy for a client, database, collection or cursor that checks the loop on every use."""
+    """A proxy for a client, database, collection, cursor or session that checks the loop on every use."""
 
     __slots__ = ("_binding", "_prefixes", "_target")
+    _target: Any  # whatever the driver returned: typed by the protocols in app.database, not here
 
     def __init__(self, target: object, binding: Binding, prefixes: tuple[str, ...]) -> None:
         self._target = target
@@ -104,18 +131,25 @@ class Guarded:
         return self._wrap(getattr(self._target, name))
 
     def __getitem__(self, key: str) -> Any:
-        return self._wrap(self._target[key])  # type: ignore[index]
+        return self._wrap(self._target[key])
 
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._iterate()
+    def __aiter__(self) -> Guarded:
+        return Guarded(aiter(self._target), self._binding, self._prefixes)
+
+    async def __anext__(self) -> Any:
+        self._binding.check(asyncio.get_running_loop())
+        return self._wrap(await anext(self._target))
+
+    async def __aenter__(self) -> Any:
+        self._binding.check(asyncio.get_running_loop())
+        return self._wrap(await self._target.__aenter__())
+
+    async def __aexit__(self, *exc_info: object) -> Any:
+        self._binding.check(asyncio.get_running_loop())
+        return await self._target.__aexit__(*exc_info)
 
     def __repr__(self) -> str:
         return f"Guarded({self._target!r})"
-
-    async def _iterate(self) -> AsyncIterator[Any]:
-        self._binding.check(asyncio.get_running_loop())
-        async for item in self._target:  # type: ignore[attr-defined]
-            yield item
 
     def _wrap(self, value: Any) -> Any:
         if type(value).__module__.startswith(self._prefixes):
@@ -130,6 +164,9 @@ class Guarded:
             loop = _running_loop()
             if loop is not None:
                 self._binding.check(loop)
+            # The driver checks the types of what it is given (a session, say): hand it its own objects.
+            args = tuple(_unwrap(arg) for arg in args)
+            kwargs = {name: _unwrap(value) for name, value in kwargs.items()}
             result = method(*args, **kwargs)
             if inspect.isawaitable(result):
                 return self._await(result)
@@ -139,8 +176,17 @@ class Guarded:
 
     async def _await(self, awaitable: Awaitable[Any]) -> Any:
         # An awaitable may be created in one place and awaited on another loop.
-        self._binding.check(asyncio.get_running_loop())
+        try:
+            self._binding.check(asyncio.get_running_loop())
+        except LoopMismatchError:
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()  # it will never run: spare the reader a "never awaited" warning on top
+            raise
         return self._wrap(await awaitable)
+
+
+def _unwrap(value: object) -> object:
+    return value._target if isinstance(value, Guarded) else value
 
 
 def guard(client: object, *, prefixes: tuple[str, ...], skip: frozenset[str] = frozenset()) -> Any:
@@ -149,9 +195,11 @@ def guard(client: object, *, prefixes: tuple[str, ...], skip: frozenset[str] = f
     `prefixes` names the modules whose objects are loop-bound and must stay wrapped; `skip` names source
     files to leave out when reporting where the client was created or used (the module that builds clients).
     """
+    skip = frozenset(os.path.normcase(path) for path in skip)
     binding = Binding(created_at=_where(skip), created_thread=threading.current_thread().name, skip=skip)
     loop = _running_loop()
     if loop is not None:
         # Created on a running loop, so that loop is the only one it can be meant for.
         binding.check(loop)
+        binding.bound_at = "its creation"
     return Guarded(client, binding, prefixes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
 import pytest
 
@@ -23,7 +25,7 @@ async def test_patch_changes_only_the_fields_sent_and_bumps_the_version(client: 
     assert updated["version"] == 2
     assert response.headers["etag"] == '"2"'
     assert updated["created_at"] == item["created_at"]
-    assert updated["updated_at"] >= item["updated_at"]
+    assert datetime.fromisoformat(updated["updated_at"]) >= datetime.fromisoformat(item["updated_at"])
 
 
 async def test_patch_with_null_description_clears_it(client: httpx.AsyncClient) -> None:

@@ -1,0 +1,130 @@
+"""What the loop guard costs per operation: guarded vs unguarded in-memory queries, and the bare proxy on its own.
+
+Run with `.venv/bin/python -m bench.bench_loop_guard [iterations] [repeats]`; both sides are measured in one run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.database import close_client, create_client
+from app.loop_guard import guard
+from app.settings import IN_MEMORY_URL, Settings
+
+Operation = Callable[[Any], Awaitable[object]]
+
+
+async def _find_one(client: Any) -> object:
+    # As the app does it: a collection from the database handle per request, then one query.
+    result: object = await client["bench"]["items"].find_one({"name": "seed"})
+    return result
+
+
+async def _insert_one(client: Any) -> object:
+    result: object = await client["bench"]["items"].insert_one({"name": "another"})
+    return result
+
+
+class _Target:
+    """A do-nothing stand-in for a driver object: what is left to measure is the proxy itself."""
+
+    def __getitem__(self, name: str) -> _Target:
+        return self
+
+    async def noop(self) -> None:
+        return None
+
+
+async def _await_noop(target: Any) -> object:
+    result: object = await target.noop()
+    return result
+
+
+async def _getitem(target: Any) -> object:
+    item: object = target["items"]
+    return item
+
+
+OPERATIONS: dict[str, tuple[Operation, bool]] = {
+    # name: (operation, whether it runs on an in-memory client rather than on a bare _Target)
+    "find_one, in memory": (_find_one, True),
+    "insert_one, in memory": (_insert_one, True),
+    "proxy only: await target.noop()": (_await_noop, False),
+    "proxy only: target['items']": (_getitem, False),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    operation: str
+    unguarded_s: float  # per operation, best of the repeats
+    guarded_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.guarded_s / self.unguarded_s
+
+    @property
+    def overhead_s(self) -> float:
+        return self.guarded_s - self.unguarded_s
+
+
+async def _time_per_op(operation: Operation, target: object, iterations: int) -> float:
+    start = time.perf_counter()
+    for _ in range(iterations):
+        await operation(target)
+    return (time.perf_counter() - start) / iterations
+
+
+async def _measure(iterations: int, repeats: int) -> list[Row]:
+    unguarded = create_client(Settings(mongodb_url=IN_MEMORY_URL, loop_guard=False))
+    guarded = create_client(Settings(mongodb_url=IN_MEMORY_URL, loop_guard=True))
+    bare_target = _Target()
+    sides = {False: (bare_target, guard(bare_target, prefixes=(__name__,))), True: (unguarded, guarded)}
+    try:
+        for client in (unguarded, guarded):
+            await client["bench"]["items"].insert_one({"name": "seed"})
+        rows = []
+        for name, (operation, in_memory) in OPERATIONS.items():
+            plain, proxied = sides[in_memory]
+            await _time_per_op(operation, plain, iterations // 10 or 1)  # warm up both sides alike
+            await _time_per_op(operation, proxied, iterations // 10 or 1)
+            # Alternate the two sides so that drift in machine load hits both equally.
+            timings = [
+                (await _time_per_op(operation, plain, iterations), await _time_per_op(operation, proxied, iterations))
+                for _ in range(repeats)
+            ]
+            rows.append(Row(name, min(t[0] for t in timings), min(t[1] for t in timings)))
+        return rows
+    finally:
+        await close_client(unguarded)
+        await close_client(guarded)
+
+
+def measure(iterations: int = 2_000, repeats: int = 5) -> list[Row]:
+    """Time every operation with and without the guard, in this process, on one loop."""
+    return asyncio.run(_measure(iterations, repeats))
+
+
+def main(argv: list[str]) -> None:
+    iterations, repeats = (int(argv[0]) if argv else 2_000), (int(argv[1]) if len(argv) > 1 else 5)
+    rows = measure(iterations, repeats)
+    print(f"Loop guard cost per operation: best of {repeats} x {iterations} iterations, one process,")
+    print(f"Python {platform.python_version()} on {platform.machine()}.")
+    print()
+    print(f"{'operation':<34}{'unguarded':>12}{'guarded':>12}{'overhead':>12}{'ratio':>9}")
+    for row in rows:
+        print(
+            f"{row.operation:<34}{row.unguarded_s * 1e6:>9.2f} µs{row.guarded_s * 1e6:>9.2f} µs"
+            f"{row.overhead_s * 1e6:>+9.2f} µs{row.ratio:>8.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

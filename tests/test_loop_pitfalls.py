@@ -1,0 +1,170 @@
+"""Each loop pitfall in tests/pitfalls/scenarios, run as a pytest session of its own per backend and guard setting.
+
+They are ways teams really set up an async MongoDB client in tests; docs/loops-and-clients.md explains each.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.pitfalls import runner
+from tests.pitfalls.runner import CATALOGUE, Backend, Cell, Kind, LoopState, Outcome, Run, Scenario
+
+pytest_plugins = ["pytester"]
+
+RunScenario = Callable[[Scenario, Cell], Run]
+
+LOOP_PITFALLS = [s for s in CATALOGUE if s.kind is Kind.LOOP]
+CORRECT_PATTERNS = [s for s in CATALOGUE if s.kind is Kind.CORRECT]
+REAL_DRIVERS = [Backend.MOTOR, Backend.PYMONGO]
+
+# The drivers' own texts, as Motor 3.7 and PyMongo 4.20 word them.
+MOTOR_CLOSED_LOOP = "Event loop is closed"
+# asyncio's text when a task awaits a future of another, still open, loop: Motor runs each operation on its loop.
+MOTOR_OTHER_LOOP = re.compile(r"Task <.+> got Future <.+> attached to a different loop", re.DOTALL)
+PYMONGO_OTHER_LOOP = (
+    "Cannot use AsyncMongoClient in different event loop. AsyncMongoClient uses low-level asyncio APIs"
+    " that bind it to the event loop it was created on."
+)
+GUARD_HEADLINE = "MongoDB client used from an event loop it does not belong to."
+
+
+@pytest.fixture
+def run_scenario(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> RunScenario:
+    """Runs a scenario through pytester, in a fresh directory, with the cell's settings in the environment."""
+
+    def launch(directory: Path, args: Sequence[str], env: Mapping[str, str]) -> tuple[int, str]:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        result = pytester.runpytest_subprocess(*args, timeout=runner.INNER_TIMEOUT_S)
+        return int(result.ret), "\n".join(result.outlines + result.errlines)
+
+    return lambda scenario, cell: runner.run(scenario, cell, pytester.path, launch)
+
+
+def only_error(outcome: Outcome) -> runner.Error:
+    assert len(outcome.errors) == 1, outcome
+    return outcome.errors[0]
+
+
+def assert_failing_tests_fail(run: Run) -> list[runner.Error]:
+    """The scenario's failing tests fail where it says, and every other test passes; returns their errors."""
+    scenario = run.scenario
+    assert set(run.tests) == set(scenario.tests), run.tests
+    expected = "failed" if scenario.phase == "call" else "error"
+    for name in scenario.failing:
+        assert (run.tests[name].outcome, run.tests[name].phase) == (expected, scenario.phase), run.tests[name]
+    assert_pass_or_time_out(run, [name for name in scenario.tests if name not in scenario.failing])
+    return [only_error(run.tests[name]) for name in scenario.failing]
+
+
+def assert_pass_or_time_out(run: Run, names: Sequence[str]) -> None:
+    """These tests pass; with real drivers and no server they may only fail because their first query timed out."""
+    for name in names:
+        outcome = run.tests[name]
+        if run.cell.backend is not Backend.IN_MEMORY and run.server is None and outcome.outcome != "passed":
+            assert outcome.errors, outcome
+            assert all(e.is_unavailable and not e.is_loop_error for e in outcome.errors), outcome
+        else:
+            assert outcome.outcome == "passed", outcome
+
+
+def assert_guard_message(message: str, scenario: Scenario, failing_test: str) -> None:
+    """Every part of the guard's message: who created the client, which loop it is bound to, who used it, the fix."""
+    headline, created, bound, used, fix = message.splitlines()
+    file, function = scenario.created_in
+    assert headline == GUARD_HEADLINE
+    assert re.match(rf"  created at: {re.escape(file)}:\d+ in {re.escape(function)}[ ,]", created), created
+    bound_loop = re.match(r"  bound to:   loop (0x[0-9a-f]+) since its (creation|first use, at .+)", bound)
+    assert bound_loop, bound
+    assert f"; that loop {scenario.bound_loop}" in bound
+    used_loop = re.match(r"  used now:   loop (0x[0-9a-f]+), task '[^']+', at ", used)
+    assert used_loop, used
+    assert used_loop[1] != bound_loop[1]
+    user = scenario.used_in or failing_test
+    assert re.search(rf"{re.escape(scenario.file)}:\d+ in {user} \(thread ", used), used
+    assert fix.startswith("  fix: create the client in the app's lifespan")
+    assert fix.endswith("See docs/loops-and-clients.md.")
+
+
+@pytest.mark.parametrize("backend", REAL_DRIVERS, ids=str)
+@pytest.mark.parametrize("scenario", LOOP_PITFALLS, ids=lambda s: s.name)
+def test_real_driver_without_guard_raises_its_own_loop_error(
+    scenario: Scenario, backend: Backend, run_scenario: RunScenario
+) -> None:
+    run = run_scenario(scenario, Cell(backend, guard=False))
+
+    for error in assert_failing_tests_fail(run):
+        assert error.type == "builtins.RuntimeError"
+        if backend is Backend.PYMONGO:
+            assert error.message == PYMONGO_OTHER_LOOP
+        elif scenario.bound_loop is LoopState.CLOSED:
+            assert error.message == MOTOR_CLOSED_LOOP
+        else:
+            assert MOTOR_OTHER_LOOP.fullmatch(error.message), error.message
+
+
+@pytest.mark.parametrize("backend", list(Backend), ids=str)
+@pytest.mark.parametrize("scenario", LOOP_PITFALLS, ids=lambda s: s.name)
+def test_guard_raises_loop_mismatch_error_on_every_backend(
+    scenario: Scenario, backend: Backend, run_scenario: RunScenario
+) -> None:
+    run = run_scenario(scenario, Cell(backend, guard=True))
+
+    for name, error in zip(scenario.failing, assert_failing_tests_fail(run), strict=True):
+        assert error.type == "app.loop_guard.LoopMismatchError"
+        assert_guard_message(error.message, scenario, name)
+
+
+@pytest.mark.parametrize("scenario", LOOP_PITFALLS, ids=lambda s: s.name)
+def test_in_memory_backend_without_guard_hides_the_bug(scenario: Scenario, run_scenario: RunScenario) -> None:
+    run = run_scenario(scenario, Cell(Backend.IN_MEMORY, guard=False))
+
+    assert {name: outcome.outcome for name, outcome in run.tests.items()} == dict.fromkeys(scenario.tests, "passed")
+
+
+# get_db raises before any client call, so the guard cannot matter: one run per backend, with the default guard.
+@pytest.mark.parametrize("backend", list(Backend), ids=str)
+def test_transport_without_lifespan_raises_lifespan_not_run_error(backend: Backend, run_scenario: RunScenario) -> None:
+    run = run_scenario(runner.scenario("transport-without-lifespan"), Cell(backend, guard=True))
+
+    for error in assert_failing_tests_fail(run):
+        assert error.type == "app.deps.LifespanNotRunError"
+        assert error.message.startswith("request.state has no 'db': the app's lifespan has not run for this app.")
+
+
+# With the guard on, the guard checks every call before the driver does, and binds sooner (at creation):
+# a pattern that passes with it passes without it. So: every backend, guard on.
+@pytest.mark.parametrize("backend", list(Backend), ids=str)
+@pytest.mark.parametrize("scenario", CORRECT_PATTERNS, ids=lambda s: s.name)
+def test_correct_pattern_passes(scenario: Scenario, backend: Backend, run_scenario: RunScenario) -> None:
+    run = run_scenario(scenario, Cell(backend, guard=True))
+
+    assert set(run.tests) == set(scenario.tests)
+    assert_pass_or_time_out(run, scenario.tests)
+
+
+def test_harness_stops_a_test_on_another_loop_than_its_lifespan(run_scenario: RunScenario) -> None:
+    # In memory and unguarded, where nothing else would notice: the harness's own check must.
+    run = run_scenario(runner.scenario("harness-check"), Cell(Backend.IN_MEMORY, guard=False))
+
+    [error] = assert_failing_tests_fail(run)
+    assert error.type == "builtins.Failed"
+    assert "runs on a different event loop than the app lifespan it uses (a session-scoped fixture)" in error.message
+    assert "Fix: give the test and the lifespan fixture the same loop" in error.message
+
+
+def test_every_scenario_file_is_catalogued() -> None:
+    on_disk = {path.name for path in runner.SCENARIOS.glob("scenario_*.py")}
+
+    assert on_disk == runner.SCENARIO_FILES
+
+
+def test_docs_link_every_scenario_file() -> None:
+    docs = (runner.ROOT / "docs" / "loops-and-clients.md").read_text()
+
+    assert {file for file in runner.SCENARIO_FILES if f"../tests/pitfalls/scenarios/{file}" not in docs} == set()
