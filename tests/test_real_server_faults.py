@@ -12,10 +12,9 @@ import anyio
 import httpx
 import pytest
 
-from app.main import create_app
-from app.settings import Driver, Settings
+from app.settings import Driver
 from tests.support.api import assert_problem, create_item
-from tests.support.lifespan import run_lifespan
+from tests.support.apps import serve_app, short_budget_settings
 from tests.support.servers import FerretServer, ferretdb_server
 
 pytestmark = pytest.mark.anyio
@@ -35,19 +34,8 @@ async def server(tmp_path: Path) -> AsyncIterator[FerretServer]:
 @pytest.fixture(params=list(Driver))
 async def client(server: FerretServer, request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
     """The app with each driver on the private server, with short budgets."""
-    settings = Settings(
-        mongodb_url=server.url,
-        mongodb_driver=request.param,
-        mongodb_db="faults",
-        mongodb_timeout_ms=BUDGET_MS,
-        mongodb_server_selection_timeout_ms=BUDGET_MS,
-        mongodb_connect_timeout_ms=BUDGET_MS,
-        ready_timeout_ms=BUDGET_MS,
-    )
-    async with (
-        run_lifespan(create_app(settings)) as running,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=running.app), base_url="http://test") as http,
-    ):
+    settings = short_budget_settings(server.url, budget_ms=BUDGET_MS, driver=request.param, mongodb_db="faults")
+    async with serve_app(settings) as http:
         yield http
 
 
@@ -104,18 +92,8 @@ async def test_no_acknowledged_write_is_lost_across_a_restart(client: httpx.Asyn
 
 async def test_startup_with_the_server_down_refuses_writes_until_indexes_exist(server: FerretServer) -> None:
     await server.stop()
-    settings = Settings(
-        mongodb_url=server.url,
-        mongodb_db="late",
-        mongodb_timeout_ms=BUDGET_MS,
-        mongodb_server_selection_timeout_ms=BUDGET_MS,
-        mongodb_connect_timeout_ms=BUDGET_MS,
-        ready_timeout_ms=BUDGET_MS,
-    )
-    async with (
-        run_lifespan(create_app(settings)) as running,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=running.app), base_url="http://test") as client,
-    ):
+    settings = short_budget_settings(server.url, budget_ms=BUDGET_MS, mongodb_db="late")
+    async with serve_app(settings) as client:
         assert_problem(await client.post("/items", json={"name": "early"}), 503)
 
         await server.start()

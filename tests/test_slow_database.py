@@ -12,10 +12,9 @@ import anyio
 import httpx
 import pytest
 
-from app.main import create_app
-from app.settings import Driver, Settings
+from app.settings import Driver
 from tests.support.api import assert_problem, create_item
-from tests.support.lifespan import run_lifespan
+from tests.support.apps import serve_app, short_budget_settings
 from tests.support.proxy import FaultProxy, fault_proxy
 from tests.support.servers import ferretdb_server
 
@@ -33,19 +32,8 @@ async def proxy(tmp_path: Path) -> AsyncIterator[FaultProxy]:
 
 @pytest.fixture(params=list(Driver))
 async def client(proxy: FaultProxy, request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        mongodb_url=proxy.url,
-        mongodb_driver=request.param,
-        mongodb_db="slow",
-        mongodb_timeout_ms=BUDGET_MS,
-        mongodb_server_selection_timeout_ms=BUDGET_MS,
-        mongodb_connect_timeout_ms=BUDGET_MS,
-        ready_timeout_ms=BUDGET_MS,
-    )
-    async with (
-        run_lifespan(create_app(settings)) as running,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=running.app), base_url="http://test") as http,
-    ):
+    settings = short_budget_settings(proxy.url, budget_ms=BUDGET_MS, driver=request.param, mongodb_db="slow")
+    async with serve_app(settings) as http:
         yield http
 
 

@@ -11,10 +11,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from app.main import create_app
-from app.settings import Driver, Settings
+from app.settings import Driver
 from tests.support.api import assert_problem
-from tests.support.lifespan import run_lifespan
+from tests.support.apps import serve_app, short_budget_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -24,18 +23,7 @@ UNREACHABLE = "mongodb://127.0.0.1:9/"
 @pytest.fixture(params=list(Driver))
 async def down_client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
     """The app with each real driver, configured for a server that is not there, with short budgets."""
-    settings = Settings(
-        mongodb_url=UNREACHABLE,
-        mongodb_driver=request.param,
-        mongodb_timeout_ms=300,
-        mongodb_server_selection_timeout_ms=300,
-        mongodb_connect_timeout_ms=300,
-        ready_timeout_ms=300,
-    )
-    async with (
-        run_lifespan(create_app(settings)) as running,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=running.app), base_url="http://test") as client,
-    ):
+    async with serve_app(short_budget_settings(UNREACHABLE, budget_ms=300, driver=request.param)) as client:
         yield client
 
 
