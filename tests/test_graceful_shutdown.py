@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import anyio
 import httpx
 import pytest
@@ -16,15 +14,9 @@ from app.main import create_app
 from app.repository import ItemRepository
 from app.settings import Settings
 from tests.support.api import create_item
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.anyio
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_shutdown_lets_in_flight_requests_finish_before_closing_the_client(
@@ -46,7 +38,7 @@ async def test_shutdown_lets_in_flight_requests_finish_before_closing_the_client
 
     monkeypatch.setattr(app.database, "close_client", recording_close)
     application = create_app(settings)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning"))
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http, anyio.create_task_group() as tasks:

@@ -12,31 +12,12 @@ import httpx
 import pytest
 
 from app.database import Database
-from app.models import Problem
-from tests.support.api import assert_problem, create_item
+from tests.support.api import assert_problem, create_item, snapshot
 
 pytestmark = pytest.mark.anyio
 
 JSON = {"content-type": "application/json"}
 ABSENT_ID = "0123456789abcdef01234567"
-
-Snapshot = dict[str, list[dict[str, Any]]]
-
-
-async def snapshot(db: Database) -> Snapshot:
-    """Every document of every collection, in a stable order: compared before and after a hostile request."""
-    return {
-        name: await db[name].find({}, sort=[("_id", 1)], limit=0).to_list(None)
-        for name in sorted(await db.list_collection_names())
-    }
-
-
-def assert_problem_shape(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The documented error shape: exactly the Problem keys, each of the Problem type."""
-    body = assert_problem(response, status)
-    assert set(body) <= {"type", "title", "status", "detail", "errors"}, body
-    Problem.model_validate(body)
-    return body
 
 
 @pytest.fixture
@@ -97,7 +78,7 @@ async def test_operator_in_a_create_field_is_rejected_and_stores_nothing(
 ) -> None:
     before = await snapshot(db)
     response = await client.post("/items", json={"name": "new", field: value})
-    assert_problem_shape(response, 422)
+    assert_problem(response, 422)
     assert await snapshot(db) == before
 
 
@@ -107,7 +88,7 @@ async def test_operator_in_an_update_field_is_rejected_and_changes_nothing(
 ) -> None:
     before = await snapshot(db)
     response = await client.patch(f"/items/{seeded['alpha']['id']}", json={field: value})
-    assert_problem_shape(response, 422)
+    assert_problem(response, 422)
     assert await snapshot(db) == before
 
 
@@ -117,7 +98,7 @@ async def test_operator_or_dotted_key_in_a_create_body_is_rejected_and_stores_no
 ) -> None:
     before = await snapshot(db)
     response = await client.post("/items", json={"name": "new", **extra})
-    assert_problem_shape(response, 422)
+    assert_problem(response, 422)
     assert await snapshot(db) == before
 
 
@@ -129,7 +110,7 @@ async def test_operator_or_dotted_key_in_an_update_body_is_rejected_and_changes_
     # With and without a legitimate field beside it: the bad key must not ride along with a good one.
     for body in ({**extra}, {"quantity": 7, **extra}):
         response = await client.patch(f"/items/{seeded['alpha']['id']}", json=body)
-        assert_problem_shape(response, 422)
+        assert_problem(response, 422)
     assert await snapshot(db) == before
 
 
@@ -154,7 +135,7 @@ async def test_body_that_is_not_a_plain_object_is_rejected_and_changes_nothing(
     before = await snapshot(db)
     url = "/items" if method == "POST" else f"/items/{seeded['alpha']['id']}"
     response = await client.request(method, url, content=content, headers=JSON)
-    assert_problem_shape(response, 422)
+    assert_problem(response, 422)
     assert await snapshot(db) == before
 
 
@@ -187,7 +168,7 @@ async def test_malformed_item_id_in_the_path_is_rejected_and_changes_nothing(
     before = await snapshot(db)
     body = {"quantity": 5} if method == "PATCH" else None
     response = await client.request(method, f"/items/{item_id}", json=body)
-    problem = assert_problem_shape(response, 422)
+    problem = assert_problem(response, 422)
     assert [error["loc"] for error in problem["errors"]] == [["path", "item_id"]]
     assert await snapshot(db) == before
 
@@ -228,7 +209,7 @@ async def test_malformed_list_parameter_gets_422_naming_it(
 ) -> None:
     before = await snapshot(db)
     response = await client.get(f"/items?{query}")
-    problem = assert_problem_shape(response, 422)
+    problem = assert_problem(response, 422)
     assert [error["loc"] for error in problem["errors"]] == [["query", param]]
     assert await snapshot(db) == before
 
@@ -270,6 +251,14 @@ async def test_plain_spellings_of_an_integer_limit_are_accepted(
     assert len(response.json()["items"]) == 1
 
 
+async def _write_with_if_match(client: httpx.AsyncClient, method: str, item_id: str, if_match: str) -> httpx.Response:
+    """A PATCH or DELETE of the item carrying this If-Match value."""
+    body = {"quantity": 5} if method == "PATCH" else None
+    # Header values are latin-1 on the wire, as Starlette decodes them.
+    headers = {b"If-Match": if_match.encode("latin-1")}
+    return await client.request(method, f"/items/{item_id}", json=body, headers=headers)
+
+
 @pytest.mark.parametrize(
     "if_match",
     [
@@ -288,11 +277,8 @@ async def test_malformed_if_match_gets_400_and_changes_nothing(
     client: httpx.AsyncClient, db: Database, seeded: dict[str, dict[str, Any]], method: str, if_match: str
 ) -> None:
     before = await snapshot(db)
-    body = {"quantity": 5} if method == "PATCH" else None
-    # Header values are latin-1 on the wire, as Starlette decodes them.
-    headers = {b"If-Match": if_match.encode("latin-1")}
-    response = await client.request(method, f"/items/{seeded['alpha']['id']}", json=body, headers=headers)
-    assert_problem_shape(response, 400)
+    response = await _write_with_if_match(client, method, seeded["alpha"]["id"], if_match)
+    assert_problem(response, 400)
     assert await snapshot(db) == before
 
 
@@ -319,10 +305,8 @@ async def test_if_match_that_names_no_current_version_gets_412_and_changes_nothi
     client: httpx.AsyncClient, db: Database, seeded: dict[str, dict[str, Any]], method: str, if_match: str
 ) -> None:
     before = await snapshot(db)
-    body = {"quantity": 5} if method == "PATCH" else None
-    headers = {b"If-Match": if_match.encode("latin-1")}
-    response = await client.request(method, f"/items/{seeded['alpha']['id']}", json=body, headers=headers)
-    assert_problem_shape(response, 412)
+    response = await _write_with_if_match(client, method, seeded["alpha"]["id"], if_match)
+    assert_problem(response, 412)
     assert await snapshot(db) == before
 
 
@@ -338,7 +322,7 @@ async def test_body_that_is_not_declared_json_gets_422_and_stores_nothing(
     before = await snapshot(db)
     headers = {"content-type": content_type} if content_type else {}
     response = await client.post("/items", content=b'{"name": "sneaky"}', headers=headers)
-    assert_problem_shape(response, 422)
+    assert_problem(response, 422)
     assert await snapshot(db) == before
 
 
@@ -386,7 +370,7 @@ async def test_unparsable_body_gets_400_and_changes_nothing(
     before = await snapshot(db)
     url = "/items" if method == "POST" else f"/items/{seeded['alpha']['id']}"
     response = await client.request(method, url, content=content, headers=JSON)
-    assert_problem_shape(response, 400)
+    assert_problem(response, 400)
     assert await snapshot(db) == before
 
 
@@ -428,7 +412,7 @@ async def test_out_of_range_value_gets_422_without_echoing_it(
 ) -> None:
     before = await snapshot(db)
     response = await client.post("/items", json=body)
-    problem = assert_problem_shape(response, 422)
+    problem = assert_problem(response, 422)
     assert [error["loc"] for error in problem["errors"]] == [loc]
     # Input values are never echoed: the reply to a megabyte of name is a few hundred bytes.
     assert len(response.content) < 1000
@@ -442,7 +426,7 @@ async def test_nested_json_within_the_parser_limit_gets_422(client: httpx.AsyncC
     before = await snapshot(db)
     content = b'{"name": "x", "tags": ' + b"[" * 400 + b"]" * 400 + b"}"
     response = await client.post("/items", content=content, headers=JSON)
-    problem = assert_problem_shape(response, 422)
+    problem = assert_problem(response, 422)
     assert [error["loc"] for error in problem["errors"]] == [["body", "tags", 0]]
     assert await snapshot(db) == before
 
@@ -462,7 +446,7 @@ async def test_lone_surrogate_gets_422_and_stores_nothing(
     body = {"name": "x", field: "PLACEHOLDER"}
     content = json.dumps(body).replace("PLACEHOLDER", escaped).encode()
     response = await client.post("/items", content=content, headers=JSON)
-    problem = assert_problem_shape(response, 422)
+    problem = assert_problem(response, 422)
     assert [error["loc"] for error in problem["errors"]] == [["body", field]]
     assert await snapshot(db) == before
 
@@ -512,7 +496,7 @@ async def test_name_over_100_code_points_is_rejected_even_if_short_in_graphemes(
     # 51 visible characters, 101 code points: the limit counts code points, as the model and schema say.
     before = await snapshot(db)
     response = await client.post("/items", json={"name": "e\u0301" * 50 + "x"})
-    assert_problem_shape(response, 422)
+    assert_problem(response, 422)
     assert await snapshot(db) == before
 
 
@@ -527,11 +511,11 @@ async def test_empty_body_gets_422_naming_the_body(client: httpx.AsyncClient, db
     # No body is a missing body, a validation error, rather than unparsable JSON.
     before = await snapshot(db)
     response = await client.post("/items", content=b"", headers=JSON)
-    problem = assert_problem_shape(response, 422)
+    problem = assert_problem(response, 422)
     assert [error["loc"] for error in problem["errors"]] == [["body"]]
     assert await snapshot(db) == before
 
 
 async def test_absent_well_formed_id_gets_404(client: httpx.AsyncClient, seeded: dict[str, dict[str, Any]]) -> None:
     # The contrast to the malformed ids above: a valid id that names nothing is a 404, not a 422.
-    assert_problem_shape(await client.get(f"/items/{ABSENT_ID}"), 404)
+    assert_problem(await client.get(f"/items/{ABSENT_ID}"), 404)

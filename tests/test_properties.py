@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from app.database import Database
 from app.models import ItemCreate
+from tests.support.api import snapshot
 
 pytestmark = pytest.mark.anyio
 
@@ -29,16 +30,10 @@ EXAMPLES = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
-Snapshot = list[dict[str, Any]]
-
 
 async def reset(db: Database) -> None:
     """Start an example from an empty collection (the fixtures outlive the example)."""
     await db["items"].delete_many({})
-
-
-async def snapshot(db: Database) -> Snapshot:
-    return await db["items"].find({}, sort=[("_id", 1)], limit=0).to_list(None)
 
 
 # Valid values, with the limits read from the model's schema so that they follow the model.

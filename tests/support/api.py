@@ -6,6 +6,9 @@ from typing import Any
 
 import httpx
 
+from app.database import Database
+from app.models import Problem
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -18,7 +21,7 @@ async def create_item(client: httpx.AsyncClient, name: str = "widget", **fields:
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """Assert an RFC 9457 problem response with this status, and return its body."""
+    """Assert an RFC 9457 problem response with this status, in the documented shape; return its body."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM_JSON
     body: dict[str, Any] = response.json()
@@ -26,4 +29,17 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert body["type"] == "about:blank"
     assert isinstance(body["title"], str)
     assert body["title"]
+    assert set(body) <= {"type", "title", "status", "detail", "errors"}, body
+    Problem.model_validate(body)
     return body
+
+
+Snapshot = dict[str, list[dict[str, Any]]]
+
+
+async def snapshot(db: Database) -> Snapshot:
+    """Every document of every collection, in a stable order: compare before and after a request."""
+    return {
+        name: await db[name].find({}, sort=[("_id", 1)], limit=0).to_list(None)
+        for name in sorted(await db.list_collection_names())
+    }

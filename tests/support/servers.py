@@ -31,7 +31,8 @@ def require_ferretdb_binary() -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -42,7 +43,7 @@ class FerretServer:
     """One FerretDB process on a loopback port; `stop()` and `start()` again keep its data."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.data_dir = data_dir
         self.url = f"mongodb://127.0.0.1:{self.port}/"
         self._process: Process | None = None
