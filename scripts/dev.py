@@ -5,8 +5,12 @@
     python3 scripts/dev.py check                  lint (ruff) and type-check (mypy --strict)
     python3 scripts/dev.py pitfalls               show each bad client-setup pattern, its error and its fix
 
-Dependencies go into `.venv/` (created on first use) from pyproject.toml, pinned by constraints.txt;
-they are reinstalled only when one of those two files changes.
+`serve` becomes the uvicorn process (same pid), so Ctrl+C or `kill -TERM <pid>` stops the server itself.
+`test` enforces the coverage threshold only on a full run: with a selection (`-k`, `-m`, `--lf`, a path
+or node id, ...) the report is printed but a partial run cannot fail on coverage.
+
+Dependencies go into `.venv/` (created on first use): the local projects in LOCAL_PROJECTS, editable,
+pinned by constraints.txt. They are reinstalled only when one of INPUTS changes.
 """
 
 from __future__ import annotations
@@ -23,7 +27,68 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".installed"
-INPUTS = (ROOT / "pyproject.toml", ROOT / "constraints.txt")
+CONSTRAINTS = ROOT / "constraints.txt"
+
+# Everything installed into .venv: each local project (installed editable, so its code is imported from
+# this checkout) with its extras. Adding a project here also adds its pyproject.toml to INPUTS.
+LOCAL_PROJECTS: tuple[tuple[Path, str], ...] = ((ROOT, "[test]"),)
+
+# The files whose change means "reinstall".
+INPUTS: tuple[Path, ...] = (*(project / "pyproject.toml" for project, _ in LOCAL_PROJECTS), CONSTRAINTS)
+
+# setuptools reports every editable install of a flat layout with an informational "Editable
+# installation." warning, which pip prints as a block of asterisks. Only that message is ignored: every
+# other warning, and every error, still shows.
+QUIET_EDITABLE = "ignore:Editable installation.:UserWarning"
+
+# pytest options that choose which tests run (a run with them cannot reach the coverage threshold).
+SELECTING_OPTIONS = frozenset(
+    {
+        "-k",
+        "-m",
+        "--lf",
+        "--last-failed",
+        "--sw",
+        "--stepwise",
+        "--sw-skip",
+        "--stepwise-skip",
+        "--deselect",
+        "--ignore",
+        "--ignore-glob",
+        "--co",
+        "--collect-only",
+        "--pyargs",
+    }
+)
+# Options whose value may follow as the next argument: that value is never a selection, even when it is
+# an existing path (`--rootdir .`, `-c pyproject.toml`).
+LONG_WITH_VALUE = frozenset(
+    {
+        "--app-scope",
+        "--basetemp",
+        "--capture",
+        "--confcutdir",
+        "--config-file",
+        "--cov-config",
+        "--cov-report",
+        "--dist",
+        "--durations",
+        "--hypothesis-seed",
+        "--import-mode",
+        "--junitxml",
+        "--junit-xml",
+        "--log-file",
+        "--log-level",
+        "--maxfail",
+        "--maxprocesses",
+        "--numprocesses",
+        "--override-ini",
+        "--rootdir",
+        "--tb",
+    }
+)
+SHORT_WITH_VALUE = frozenset("cnopWr")  # -k and -m take one too, and select
+DEFAULT_TEST_PATHS = frozenset({ROOT / "tests"})
 
 
 def _inputs_digest() -> str:
@@ -34,7 +99,7 @@ def _inputs_digest() -> str:
 
 
 def ensure_environment() -> None:
-    """Create .venv and install the project with its test tools, unless already up to date."""
+    """Create .venv and install the local projects with their tools, unless already up to date."""
     if sys.version_info < (3, 11):  # noqa: UP036 - this runs on whatever python3 the user has
         sys.exit(f"Python 3.11 or newer is required; this is {sys.version.split()[0]}.")
     if not PYTHON.exists():
@@ -43,15 +108,68 @@ def ensure_environment() -> None:
     digest = _inputs_digest()
     if STAMP.exists() and STAMP.read_text() == digest:
         return
-    print("Installing dependencies into .venv (first run, or pyproject.toml/constraints.txt changed) ...", flush=True)
+    changed = "/".join(str(path.relative_to(ROOT)) for path in INPUTS)
+    print(f"Installing dependencies into .venv (first run, or {changed} changed) ...", flush=True)
+    env = {**os.environ, "PYTHONWARNINGS": QUIET_EDITABLE}
     pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-c", str(ROOT / "constraints.txt"), "-e", f"{ROOT}[test]"], check=True)
+    subprocess.run([*pip, "--upgrade", "pip"], check=True, env=env)
+    editables = [arg for project, extras in LOCAL_PROJECTS for arg in ("-e", f"{project}{extras}")]
+    subprocess.run([*pip, "-c", str(CONSTRAINTS), *editables], check=True, env=env)
     STAMP.write_text(digest)
+
+
+def is_selection(args: list[str]) -> bool:
+    """Whether pytest arguments select part of the suite (options, or a path or node id to run)."""
+    value_expected = False
+    for arg in args:
+        if value_expected:
+            value_expected = False
+            continue
+        if arg.startswith("--"):
+            name, has_value, _ = arg.partition("=")
+            if name in SELECTING_OPTIONS:
+                return True
+            value_expected = name in LONG_WITH_VALUE and not has_value
+        elif arg.startswith("-") and len(arg) > 1:
+            # A cluster of short options, such as `-vk items`, `-xn2` or `-pno:cacheprovider`: what
+            # follows an option that takes a value is that value.
+            for index, char in enumerate(arg[1:], start=1):
+                if char in "km":
+                    return True
+                if char in SHORT_WITH_VALUE:
+                    value_expected = index == len(arg) - 1
+                    break
+        elif _names_tests(arg):
+            return True
+    return False
+
+
+def _names_tests(arg: str) -> bool:
+    """A file, directory or node id to run, other than the default test directory as a whole."""
+    path = Path(arg.split("::", 1)[0])
+    for base in (Path.cwd(), ROOT):
+        candidate = (base / path).resolve()
+        if candidate.exists() and (candidate not in DEFAULT_TEST_PATHS or "::" in arg):
+            return True
+    return False
 
 
 def run(*args: str) -> int:
     return subprocess.run([str(PYTHON), *args], cwd=ROOT, check=False).returncode
+
+
+def serve(args: list[str]) -> int:
+    command = [str(PYTHON), "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", "8000", *args]
+    if os.name == "nt":
+        # Windows has no exec that keeps the process: a child it is, and Ctrl+C reaches both.
+        return subprocess.run(command, cwd=ROOT, check=False).returncode
+    # Replace this process with uvicorn, so that a signal sent to the pid the user started (Ctrl+C,
+    # `kill -TERM`, a process manager stopping it) reaches the server and not a wrapper that would die
+    # and leave uvicorn running.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(ROOT)
+    os.execv(command[0], command)  # noqa: S606 - our own venv's python, a fixed argument list
 
 
 def main(argv: list[str]) -> int:
@@ -61,9 +179,10 @@ def main(argv: list[str]) -> int:
         return 0 if command in {"help", "-h", "--help"} else 2
     ensure_environment()
     if command == "serve":
-        return run("-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", "8000", *rest)
+        return serve(rest)
     if command == "test":
-        return run("-m", "pytest", "--cov", "--cov-report=term-missing:skip-covered", *rest)
+        threshold = ["--cov-fail-under=0"] if is_selection(rest) else []
+        return run("-m", "pytest", "--cov", "--cov-report=term-missing:skip-covered", *threshold, *rest)
     if command == "pitfalls":
         return run("-m", "scripts.pitfalls", *rest)
     return run("-m", "ruff", "check", ".") or run("-m", "ruff", "format", "--check", ".") or run("-m", "mypy")
