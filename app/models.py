@@ -7,10 +7,12 @@ rejected here, so no request can smuggle a MongoDB operator (`{"$ne": null}`) in
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError, PydanticKnownError
 
 ItemName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Description = Annotated[str, StringConstraints(max_length=1000)]
@@ -18,16 +20,32 @@ Tag = Annotated[str, StringConstraints(min_length=1, max_length=30)]
 Tags = Annotated[list[Tag], Field(max_length=20)]
 
 
-def _integral_float_to_int(value: object) -> object:
-    # JSON has one number type and JSON Schema counts 3.0 as an integer, so 3.0 is 3. Strict mode still
-    # refuses 3.5, "3" and true.
+# Beyond int64 nothing is stored (BSON), and int() of an exact 1e999999999 would build a 400 MB integer.
+_INT64_LIMIT = Decimal(2**63)
+
+
+def _exact_integer(value: object) -> object:
+    """An integral number as an int; the exact value decides, never a float's rounding of it.
+
+    JSON has one number type and JSON Schema counts 3.0 as an integer, so `3.0` and `3e0` are 3. But
+    `0.9999999999999999999` is not 1: app.json_body hands such literals over as exact Decimals, and one
+    with a fractional part is refused here, before anything could round it. Strict mode refuses "3" and true.
+    """
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value != value.to_integral_value():
+            raise PydanticKnownError("int_from_float")
+        # copy_abs and adjusted never round, so they cannot overflow the way abs() does on 1e999999999.
+        if value.adjusted() > 18 or value.copy_abs() >= _INT64_LIMIT:
+            raise PydanticCustomError("int_too_large", "Input should be an integer that fits in 64 bits")
+        return int(value)
     if isinstance(value, float) and value.is_integer():
+        # Only from Python callers: request bodies never carry floats (see app.json_body).
         return int(value)
     return value
 
 
 # 2**53 - 1: the largest integer every JSON client (and the float in FastAPI's OpenAPI model) holds exactly.
-Quantity = Annotated[int, Field(ge=0, le=2**53 - 1), BeforeValidator(_integral_float_to_int)]
+Quantity = Annotated[int, Field(ge=0, le=2**53 - 1), BeforeValidator(_exact_integer)]
 ItemId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]
 
 

@@ -10,9 +10,11 @@ from pydantic.json_schema import SkipJsonSchema
 
 from app.deps import ItemsDep, WritableItemsDep
 from app.errors import problem_responses
+from app.json_body import ExactJsonRoute
 from app.models import Item, ItemCreate, ItemPage, ItemUpdate
 
-router = APIRouter(prefix="/items", tags=["items"])
+# ExactJsonRoute: JSON numbers reach the models exactly as written (see app.json_body).
+router = APIRouter(prefix="/items", tags=["items"], route_class=ExactJsonRoute)
 
 ItemIdPath = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{24}$", description="A 24-hex-digit item id.")]
 
