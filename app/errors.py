@@ -7,7 +7,7 @@ and a `Problem` body. Input values are never echoed back, so nothing a client se
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, cast
 
@@ -19,7 +19,8 @@ from starlette.routing import Match
 
 from app.database import DriverError, is_unavailable
 from app.deps import IndexesNotReadyError
-from app.models import FieldError, Problem
+from app.json_body import TooManyKeysError
+from app.models import MAX_LISTED_ERRORS, FieldError, Problem
 from app.repository import DuplicateNameError, InvalidCursorError, ItemNotFoundError, VersionMismatchError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -33,10 +34,13 @@ def problem(
     detail: str | None = None,
     *,
     errors: list[FieldError] | None = None,
+    errors_omitted: int | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """A problem-details response whose title is the standard phrase of `status`."""
-    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
+    body = Problem(
+        title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors, errors_omitted=errors_omitted
+    )
     return JSONResponse(
         body.model_dump(exclude_none=True), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
     )
@@ -51,12 +55,34 @@ def _short(part: str | int) -> str | int:
     return part[:MAX_LOC_CHARS] + "..." if isinstance(part, str) and len(part) > MAX_LOC_CHARS else part
 
 
+INVALID = "The request is not valid; see `errors`."
+
+
+def _invalid(errors: list[FieldError], total: int) -> JSONResponse:
+    """The 422 problem, listing at most MAX_LISTED_ERRORS errors and counting the rest in `errors_omitted`."""
+    omitted = total - min(total, MAX_LISTED_ERRORS)
+    return problem(422, INVALID, errors=errors[:MAX_LISTED_ERRORS], errors_omitted=omitted or None)
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    raw: list[dict[str, Any]] = list(cast(RequestValidationError, exc).errors())
+    raw: Sequence[dict[str, Any]] = cast(RequestValidationError, exc).errors()
     if any(error["type"] == "json_invalid" for error in raw):
         return problem(400, "The request body is not valid JSON.")
-    errors = [FieldError(loc=[_short(part) for part in e["loc"]], msg=e["msg"], type=e["type"]) for e in raw]
-    return problem(422, "The request is not valid; see `errors`.", errors=errors)
+    # Only the listed errors are converted: a long list must not cost time in proportion to its length.
+    errors = [
+        FieldError(loc=[_short(part) for part in e["loc"]], msg=e["msg"], type=e["type"])
+        for e in raw[:MAX_LISTED_ERRORS]
+    ]
+    return _invalid(errors, len(raw))
+
+
+async def _too_many_keys(_: Request, exc: Exception) -> JSONResponse:
+    exc = cast(TooManyKeysError, exc)  # registered for this type only, in install_error_handlers
+    errors = [
+        FieldError(loc=["body", _short(key)], msg="Extra inputs are not permitted", type="extra_forbidden")
+        for key in exc.unknown
+    ]
+    return _invalid(errors, exc.total_unknown)
 
 
 def _allowed_methods(request: Request) -> str:
@@ -125,6 +151,7 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(TooManyKeysError, _too_many_keys)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(ItemNotFoundError, _not_found)
     app.add_exception_handler(DuplicateNameError, _duplicate_name)

@@ -99,6 +99,11 @@ class ItemPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
 
 
+# A 422 lists at most this many errors, the first found; `errors_omitted` counts the rest. A bound on the
+# reply and on the work of building it, whatever a client sends.
+MAX_LISTED_ERRORS = 20
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem details body, the shape of every error response."""
 
@@ -106,7 +111,12 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str | None = None
-    errors: list[FieldError] | None = None
+    errors: list[FieldError] | None = Field(
+        default=None, description=f"Why the request is invalid: at most {MAX_LISTED_ERRORS} errors, the first found."
+    )
+    errors_omitted: int | None = Field(
+        default=None, ge=1, description="How many more errors there were than `errors` lists; absent when none."
+    )
 
 
 class FieldError(BaseModel):
