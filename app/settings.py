@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     """Every knob of the service. Field `x` is read from the environment variable `X`."""
 
     # hide_input_in_errors: a validation error must not print the URL it rejected (it may hold a password).
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+    # env_ignore_empty: `MONGODB_URL=` (an empty variable, as a .env template leaves it) means "not set",
+    # the default, for every setting alike, rather than an invalid value.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True, env_ignore_empty=True)
 
     # A SecretStr, because a URL may carry a password: repr(), str() and logs show "**********".
     mongodb_url: SecretStr = SecretStr(IN_MEMORY_URL)

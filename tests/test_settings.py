@@ -34,6 +34,22 @@ def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert (settings.mongodb_db, settings.mongodb_driver, settings.mongodb_timeout_ms) == ("shop", Driver.PYMONGO, 1500)
 
 
+def test_an_empty_mongodb_url_means_unset_so_the_in_memory_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `MONGODB_URL=`, as a .env template leaves it, is not a URL that fails to parse: it is no URL.
+    monkeypatch.setenv("MONGODB_URL", "")
+
+    assert Settings().in_memory
+
+
+@pytest.mark.parametrize("field", sorted(Settings.model_fields))
+def test_every_setting_left_empty_in_the_environment_takes_its_default(
+    monkeypatch: pytest.MonkeyPatch, field: str
+) -> None:
+    monkeypatch.setenv(field.upper(), "")
+
+    assert getattr(Settings(), field) == Settings.model_fields[field].default
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
