@@ -1,4 +1,8 @@
-"""FastAPI dependencies: how a route gets the database handle the lifespan opened, typed with `Annotated`."""
+"""FastAPI dependencies: how a route gets the database handle the lifespan opened, typed with `Annotated`.
+
+Every dependency is an `async def`: FastAPI runs a plain `def` dependency on a worker thread, one thread
+hop per dependency per request, and these do no blocking work that would need one.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ class LifespanNotRunError(RuntimeError):
     """A request arrived at an app whose lifespan has not run, so there is no database handle."""
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database | None = getattr(request.state, "db", None)
     if db is None:
         raise LifespanNotRunError(
@@ -35,7 +39,7 @@ def get_db(request: Request) -> Database:
     return db
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
 
@@ -44,16 +48,16 @@ class IndexesNotReadyError(RuntimeError):
     """A write arrived before the unique index is known to exist (the database was down at startup)."""
 
 
-def get_index_gate(request: Request) -> IndexGate:
+async def get_index_gate(request: Request) -> IndexGate:
     gate: IndexGate = request.state.indexes
     return gate
 
 
-def get_items(db: Annotated[Database, Depends(get_db)]) -> ItemRepository:
+async def get_items(db: Annotated[Database, Depends(get_db)]) -> ItemRepository:
     return ItemRepository(db)
 
 
-def get_writable_items(
+async def get_writable_items(
     items: Annotated[ItemRepository, Depends(get_items)], gate: Annotated[IndexGate, Depends(get_index_gate)]
 ) -> ItemRepository:
     """The repository, for routes that write: only once the unique index exists."""
