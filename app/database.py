@@ -15,11 +15,13 @@ from typing import Any, Protocol, cast
 
 import anyio.to_thread
 from bson import ObjectId
+from dns.exception import DNSException
 from mongomock_motor import AsyncMongoMockClient
 from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.errors import InvalidOperation as InvalidOperationError
+from pymongo.uri_parser import split_options
 
 from app.loop_guard import guard
 from app.settings import Driver, Settings, redact_url
@@ -113,8 +115,35 @@ def is_duplicate_key(exc: BaseException) -> bool:
     return isinstance(exc, OperationFailure) and exc.code == 1 and "UNIQUE constraint failed" in str(exc)
 
 
+def dns_failure(exc: BaseException) -> DNSException | None:
+    """The DNS error behind a driver error, if any: a `mongodb+srv://` name that did not resolve.
+
+    Both drivers resolve the SRV and TXT records at their first operation, not when the client is
+    built, and report any failure as a ConfigurationError raised from dnspython's exception.
+    """
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, DNSException):
+            return cause
+        cause = cause.__cause__
+    return None
+
+
+def error_name(exc: BaseException) -> str:
+    """The error's class for logs, with the DNS error's when there is one: `ConfigurationError (DNS NXDOMAIN)`."""
+    dns = dns_failure(exc)
+    return type(exc).__name__ if dns is None else f"{type(exc).__name__} (DNS {type(dns).__name__})"
+
+
 def is_unavailable(exc: BaseException) -> bool:
-    """True for errors that mean "the database is down, unreachable or too slow", worth a 503."""
+    """True for errors that mean "the database is down, unreachable or too slow", worth a 503.
+
+    A name that does not resolve counts too, NXDOMAIN included: DNS answers change while the app runs (a
+    resolver restarts, a new cluster's records propagate, a negative answer expires), and the drivers
+    resolve again at the next operation. A URL that can never work fails when the client is built.
+    """
+    if isinstance(exc, ConfigurationError):
+        return dns_failure(exc) is not None
     return isinstance(exc, ConnectionFailure) or (isinstance(exc, PyMongoError) and exc.timeout)
 
 
@@ -133,6 +162,10 @@ def _new_client(settings: Settings) -> Any:
         "appname": "items-api",
     }
     try:
+        # The drivers only warn about an unknown option or a bad option value, then ignore it: such a
+        # URL can never work as written, so it fails here, naming the setting (no DNS is involved).
+        if query := url.partition("?")[2]:
+            split_options(query, validate=True, warn=False)
         if settings.mongodb_driver is Driver.PYMONGO:
             return AsyncMongoClient(url, **options)
         return AsyncIOMotorClient(url, **options)

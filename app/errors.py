@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from app.database import DriverError, is_unavailable
+from app.database import DriverError, error_name, is_unavailable
 from app.deps import IndexesNotReadyError
 from app.json_body import TooManyKeysError
 from app.models import MAX_LISTED_ERRORS, FieldError, Problem
@@ -128,7 +128,7 @@ async def _invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
 async def _driver_error(_: Request, exc: Exception) -> JSONResponse:
     if is_unavailable(exc):
         # Expected when the database is down or slow: a warning, without the driver's long topology dump.
-        logger.warning("database unavailable: %s", type(exc).__name__)
+        logger.warning("database unavailable: %s", error_name(exc))
         return problem(
             503, "The database is unavailable; try again later.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
         )

@@ -12,7 +12,7 @@ import logging
 import anyio
 from anyio.abc import TaskStatus
 
-from app.database import Database, DriverError, is_unavailable
+from app.database import Database, DriverError, error_name, is_unavailable
 from app.repository import ensure_indexes
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ async def create_indexes(db: Database, gate: IndexGate, *, task_status: TaskStat
         except DriverError as exc:
             if attempt == 0 and not is_unavailable(exc):
                 raise
-            logger.warning("indexes not created yet (%s); writes get 503 until they are", type(exc).__name__)
+            logger.warning("indexes not created yet (%s); writes get 503 until they are", error_name(exc))
         else:
             gate.open()
         if attempt == 0:

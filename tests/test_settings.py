@@ -81,6 +81,19 @@ def test_a_url_the_driver_rejects_fails_when_the_client_is_built_naming_the_sett
     assert PASSWORD not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    "query", [pytest.param("notAnOption=1", id="unknown-option"), pytest.param("tls=maybe", id="bad-option-value")]
+)
+def test_a_url_option_the_driver_would_ignore_fails_when_the_client_is_built(query: str) -> None:
+    # The drivers only warn and ignore such an option; a URL that cannot work as written must stop the app.
+    settings = Settings(mongodb_url=f"mongodb://admin:{PASSWORD}@db.example/?{query}")
+
+    with pytest.raises(InvalidSettingError, match="MONGODB_URL") as raised:
+        create_client(settings)
+
+    assert PASSWORD not in str(raised.value)
+
+
 def test_repr_and_str_hide_the_url() -> None:
     settings = Settings(mongodb_url=f"mongodb://admin:{PASSWORD}@db.example/")
 
