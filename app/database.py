@@ -16,6 +16,8 @@ from typing import Any, Protocol, cast
 import anyio.to_thread
 from bson import ObjectId
 from dns.exception import DNSException
+from loopsafe_mongo import guard
+from loopsafe_mongo.guard import DRIVER_MODULES
 from mongomock_motor import AsyncMongoMockClient
 from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import AsyncMongoClient, ReturnDocument
@@ -23,7 +25,6 @@ from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyEr
 from pymongo.errors import InvalidOperation as InvalidOperationError
 from pymongo.uri_parser import split_options
 
-from app.loop_guard import guard
 from app.settings import Driver, Settings, redact_url
 
 __all__ = [
@@ -46,8 +47,9 @@ Document = dict[str, Any]
 # Every error a driver raises derives from this; app.errors maps it to a response.
 DriverError = PyMongoError
 
-# Objects from these modules hold connections bound to a loop, so the guard keeps them wrapped.
-_LOOP_BOUND_MODULES = ("motor", "pymongo.asynchronous", "mongomock_motor", __name__)
+# Objects from these modules hold connections bound to a loop, so the guard keeps them wrapped: the
+# drivers' own, and this module's in-memory stand-in for PyMongo async.
+_LOOP_BOUND_MODULES = (*DRIVER_MODULES, __name__)
 
 
 class InvalidSettingError(ValueError):
@@ -189,12 +191,13 @@ def create_client(settings: Settings) -> Client:
 
 async def close_client(client: Client) -> None:
     """Close a client from `create_client`, whichever driver made it."""
-    # Motor's close() is a blocking call that can take seconds when connections are broken (measured:
-    # 10 s after a cut), so it runs on a worker thread, off the loop. PyMongo async's close() only
-    # creates a coroutine there, which is awaited here, on the loop.
-    result = await anyio.to_thread.run_sync(client.close)
-    if inspect.isawaitable(result):
-        await result
+    # PyMongo async's close() is a coroutine, awaited on the client's loop. Motor's is a blocking call
+    # that can take seconds when connections are broken (measured: 10 s after a cut), so it runs on a
+    # worker thread, off the loop.
+    if inspect.iscoroutinefunction(client.close):
+        await client.close()
+        return
+    await anyio.to_thread.run_sync(client.close)
 
 
 @asynccontextmanager

@@ -34,7 +34,7 @@ async def get_db(request: Request) -> Database:
         raise LifespanNotRunError(
             "request.state has no 'db': the app's lifespan has not run for this app. Servers such as uvicorn"
             " run it; in tests, enter it in the test's loop and send requests to the app it ran for"
-            " (see the `app_state` and `client` fixtures in conftest.py)."
+            " (the loopsafe-mongo pytest plugin's `client` fixture does both)."
         )
     return db
 

@@ -53,6 +53,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import anyio
+from loopsafe_mongo import run_lifespan
 from pymongo.errors import PyMongoError
 
 from app.database import Database, is_unavailable
@@ -60,7 +61,6 @@ from app.main import create_app
 from app.models import ItemCreate
 from app.repository import COLLECTION, DuplicateNameError, ItemRepository, encode_cursor
 from app.settings import Driver, Settings
-from tests.support.lifespan import run_lifespan
 
 OPERATIONS = ("get", "page", "create")
 CONCURRENCY = (1, 32)

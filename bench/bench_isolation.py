@@ -5,10 +5,10 @@ A "test" here is what a typical API test does: 3 POSTs and 1 GET (a page of the 
 simulated test also checks that it started from an empty collection, so a strategy that failed to
 isolate would stop the run instead of producing a figure. The strategies:
 
-- `a per-test lifespan`: what `--app-scope=function` does. `create_app` + `run_lifespan` with a fresh
+- `a per-test lifespan`: what `--loopsafe-scope=function` does. `create_app` + `run_lifespan` with a fresh
   database name (new client, first handshake, index creation), then drop the collections and close
   the client.
-- `b delete_many`: what `--app-scope=session` does. One lifespan for the session; after each test,
+- `b delete_many`: what `--loopsafe-scope=session` does. One lifespan for the session; after each test,
   `delete_many({})` on every collection (indexes stay).
 - `c drop + indexes`: one lifespan for the session; after each test drop every collection, then
   create the indexes again (`app.repository.ensure_indexes`).
@@ -58,12 +58,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
+from loopsafe_mongo import RunningApp, run_lifespan
 
 from app.database import Client, Database, close_client, create_client, is_unavailable
 from app.main import create_app
 from app.repository import ensure_indexes
 from app.settings import Driver, Settings
-from tests.support.lifespan import RunningApp, run_lifespan
 
 ITEMS_PER_TEST = 3
 WARMUP_TESTS = 3
@@ -146,7 +146,7 @@ async def simulated_test(running: RunningApp) -> float:
 
 
 async def drop_collections(db: Database) -> None:
-    """The teardown of conftest's `app_state`: drop every collection of the database."""
+    """The teardown of conftest's `running_app`: drop every collection of the database."""
     for name in await db.list_collection_names():
         await db.drop_collection(name)
 

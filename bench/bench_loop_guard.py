@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from loopsafe_mongo.guard import guard
+
 from app.database import close_client, create_client
-from app.loop_guard import guard
 from app.settings import IN_MEMORY_URL, Settings
 
 Operation = Callable[[Any], Awaitable[object]]

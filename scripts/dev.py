@@ -4,6 +4,7 @@
     python3 scripts/dev.py test [pytest args]     run the test suite with branch coverage
     python3 scripts/dev.py check                  lint (ruff) and type-check (mypy --strict)
     python3 scripts/dev.py pitfalls               show each bad client-setup pattern, its error and its fix
+    python3 scripts/dev.py bench NAME [args]      run bench/bench_NAME.py: drivers, isolation or loop_guard
 
 `serve` becomes the uvicorn process (same pid), so Ctrl+C or `kill -TERM <pid>` stops the server itself.
 `test` enforces the coverage threshold only on a full run: with a selection (`-k`, `-m`, `--lf`, a path
@@ -31,7 +32,7 @@ CONSTRAINTS = ROOT / "constraints.txt"
 
 # Everything installed into .venv: each local project (installed editable, so its code is imported from
 # this checkout) with its extras. Adding a project here also adds its pyproject.toml to INPUTS.
-LOCAL_PROJECTS: tuple[tuple[Path, str], ...] = ((ROOT, "[test]"),)
+LOCAL_PROJECTS: tuple[tuple[Path, str], ...] = ((ROOT / "packages" / "loopsafe-mongo", "[asyncio]"), (ROOT, "[test]"))
 
 # The files whose change means "reinstall".
 INPUTS: tuple[Path, ...] = (*(project / "pyproject.toml" for project, _ in LOCAL_PROJECTS), CONSTRAINTS)
@@ -64,7 +65,7 @@ SELECTING_OPTIONS = frozenset(
 # an existing path (`--rootdir .`, `-c pyproject.toml`).
 LONG_WITH_VALUE = frozenset(
     {
-        "--app-scope",
+        "--loopsafe-scope",
         "--basetemp",
         "--capture",
         "--confcutdir",
@@ -89,6 +90,7 @@ LONG_WITH_VALUE = frozenset(
 )
 SHORT_WITH_VALUE = frozenset("cnopWr")  # -k and -m take one too, and select
 DEFAULT_TEST_PATHS = frozenset({ROOT / "tests"})
+BENCHMARKS = ("drivers", "isolation", "loop_guard")
 
 
 def _inputs_digest() -> str:
@@ -172,20 +174,33 @@ def serve(args: list[str]) -> int:
     os.execv(command[0], command)  # noqa: S606 - our own venv's python, a fixed argument list
 
 
+def python_commands(command: str, rest: list[str]) -> list[list[str]]:
+    """What a command runs with the venv's python, in order; the first failure stops the rest."""
+    if command == "test":
+        threshold = ["--cov-fail-under=0"] if is_selection(rest) else []
+        return [["-m", "pytest", "--cov", "--cov-report=term-missing:skip-covered", *threshold, *rest]]
+    if command == "pitfalls":
+        return [["-m", "scripts.pitfalls", *rest]]
+    if command == "bench":
+        return [["-m", f"bench.bench_{rest[0]}", *rest[1:]]]
+    return [["-m", "ruff", "check", "."], ["-m", "ruff", "format", "--check", "."], ["-m", "mypy"]]
+
+
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
-    if command not in {"serve", "test", "check", "pitfalls"}:
+    if command not in {"serve", "test", "check", "pitfalls", "bench"}:
         print(__doc__)
         return 0 if command in {"help", "-h", "--help"} else 2
+    if command == "bench" and (not rest or rest[0] not in BENCHMARKS):
+        print(f"usage: python3 scripts/dev.py bench {{{','.join(BENCHMARKS)}}} [args]; --help for a benchmark's own")
+        return 2
     ensure_environment()
     if command == "serve":
         return serve(rest)
-    if command == "test":
-        threshold = ["--cov-fail-under=0"] if is_selection(rest) else []
-        return run("-m", "pytest", "--cov", "--cov-report=term-missing:skip-covered", *threshold, *rest)
-    if command == "pitfalls":
-        return run("-m", "scripts.pitfalls", *rest)
-    return run("-m", "ruff", "check", ".") or run("-m", "ruff", "format", "--check", ".") or run("-m", "mypy")
+    for args in python_commands(command, rest):
+        if code := run(*args):
+            return code
+    return 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import pytest
+from loopsafe_mongo.guard import Guarded
 from pymongo.errors import (
     AutoReconnect,
     DuplicateKeyError,
@@ -14,7 +15,8 @@ from pymongo.errors import (
 )
 
 from app.database import close_client, create_client, is_duplicate_key, is_unavailable
-from app.loop_guard import Guarded
+from app.models import ItemCreate
+from app.repository import ItemRepository
 from app.settings import IN_MEMORY_URL, Driver, Settings
 
 pytestmark = pytest.mark.anyio
@@ -47,7 +49,8 @@ async def test_in_memory_backend_stores_and_finds_documents_for_each_driver(driv
 async def test_the_client_is_loop_guarded_by_default() -> None:
     client = create_client(Settings())
     try:
-        assert isinstance(client, Guarded)
+        # type(), not isinstance(): the guard passes isinstance checks for the driver's class.
+        assert issubclass(type(client), Guarded)
     finally:
         await close_client(client)
 
@@ -55,7 +58,7 @@ async def test_the_client_is_loop_guarded_by_default() -> None:
 async def test_loop_guard_false_gives_the_bare_client() -> None:
     client = create_client(Settings(loop_guard=False))
     try:
-        assert not isinstance(client, Guarded)
+        assert not issubclass(type(client), Guarded)
     finally:
         await close_client(client)
 
@@ -100,3 +103,18 @@ def test_is_unavailable_for_down_or_slow_databases(error: Exception) -> None:
 
 def test_is_unavailable_is_false_for_a_rejected_operation() -> None:
     assert not is_unavailable(OperationFailure("bad query", 2))
+
+
+async def test_the_guard_raises_no_false_positive_through_the_repository_on_one_loop() -> None:
+    client = create_client(Settings(mongodb_url=IN_MEMORY_URL, loop_guard=True))
+    try:
+        items = ItemRepository(client["items"])
+
+        created = await items.create(ItemCreate(name="lamp"))
+        page, _ = await items.page(limit=10)
+        await items.delete(created.id)
+
+        assert [item.id for item in page] == [created.id]
+        assert await client["items"]["items"].find_one({}) is None
+    finally:
+        await close_client(client)

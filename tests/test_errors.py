@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from loopsafe_mongo import RunningApp
 from pymongo.errors import OperationFailure
 
 from app.deps import get_items
 from tests.support.api import assert_problem
-from tests.support.lifespan import RunningApp
 
 pytestmark = pytest.mark.anyio
 
@@ -27,9 +27,9 @@ class BrokenRepository:
 
 
 @pytest.fixture
-async def tolerant_client(app_state: RunningApp) -> AsyncIterator[httpx.AsyncClient]:
+async def tolerant_client(running_app: RunningApp) -> AsyncIterator[httpx.AsyncClient]:
     """Like `client`, but server errors come back as responses instead of being raised in the test."""
-    transport = httpx.ASGITransport(app=app_state.app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=running_app.app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
 
@@ -44,7 +44,7 @@ async def tolerant_client(app_state: RunningApp) -> AsyncIterator[httpx.AsyncCli
 async def test_an_unexpected_error_is_a_500_problem_without_details(
     app: FastAPI, tolerant_client: httpx.AsyncClient, error: Exception, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # monkeypatch undoes the override after the test: in --app-scope=session the app is shared.
+    # monkeypatch undoes the override after the test: in --loopsafe-scope=session the app is shared.
     monkeypatch.setitem(app.dependency_overrides, get_items, lambda: BrokenRepository(error))
 
     response = await tolerant_client.get("/items/0123456789abcdef01234567")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from loopsafe_mongo import RunningApp, run_lifespan
 
 import app.database
-from app.database import Client, InvalidOperationError
+from app.database import Client, Database, InvalidOperationError
 from app.main import create_app
 from app.settings import Driver, Settings
-from tests.support.lifespan import run_lifespan
 
 pytestmark = pytest.mark.anyio
 
@@ -67,3 +67,7 @@ async def test_the_client_is_closed_when_the_lifespan_ends(driver: Driver) -> No
 
     with pytest.raises(InvalidOperationError, match="after close"):
         await db.command("ping")
+
+
+async def test_the_db_fixture_is_the_handle_the_running_app_uses(running_app: RunningApp, db: Database) -> None:
+    assert db is running_app.state["db"]

@@ -88,7 +88,7 @@ def assert_guard_message(message: str, scenario: Scenario, failing_test: str) ->
     user = scenario.used_in or failing_test
     assert re.search(rf"{re.escape(scenario.file)}:\d+ in {user} \(thread ", used), used
     assert fix.startswith("  fix: create the client in the app's lifespan")
-    assert fix.endswith("See docs/loops-and-clients.md.")
+    assert fix.endswith("Run `python -m loopsafe_mongo` for each bad pattern and its fix.")
 
 
 @pytest.mark.parametrize("backend", REAL_DRIVERS, ids=str)
@@ -116,7 +116,7 @@ def test_guard_raises_loop_mismatch_error_on_every_backend(
     run = run_scenario(scenario, Cell(backend, guard=True))
 
     for name, error in zip(scenario.failing, assert_failing_tests_fail(run), strict=True):
-        assert error.type == "app.loop_guard.LoopMismatchError"
+        assert error.type == "loopsafe_mongo.guard.LoopMismatchError"
         assert_guard_message(error.message, scenario, name)
 
 
@@ -154,8 +154,10 @@ def test_harness_stops_a_test_on_another_loop_than_its_lifespan(run_scenario: Ru
 
     [error] = assert_failing_tests_fail(run)
     assert error.type == "builtins.Failed"
-    assert "runs on a different event loop than the app lifespan it uses (a session-scoped fixture)" in error.message
-    assert "Fix: give the test and the lifespan fixture the same loop" in error.message
+    assert "this test runs on pytest-asyncio's function-scoped loop, the app lifespan on the session-scoped one." in (
+        error.message
+    )
+    assert "Fix: set `asyncio_default_test_loop_scope = session`" in error.message
 
 
 def test_every_scenario_file_is_catalogued() -> None:

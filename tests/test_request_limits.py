@@ -13,12 +13,12 @@ import anyio
 import httpx
 import pytest
 import uvicorn
+from loopsafe_mongo import run_lifespan
 
 from app.database import Database
 from app.main import create_app
 from app.settings import IN_MEMORY_URL, Settings
 from tests.support.api import assert_problem
-from tests.support.lifespan import run_lifespan
 
 pytestmark = pytest.mark.anyio
 

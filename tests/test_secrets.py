@@ -15,12 +15,12 @@ import anyio
 import httpx
 import pytest
 import uvicorn
+from loopsafe_mongo import RunningApp, run_lifespan
 from pydantic import ValidationError
 
 from app.database import Database
 from app.main import create_app
 from app.settings import Driver, Settings
-from tests.support.lifespan import RunningApp, run_lifespan
 
 pytestmark = pytest.mark.anyio
 

@@ -35,6 +35,7 @@ REPORT = "pitfalls-report.json"
 # The plugins an inner run loads, by module (autoloading is off, so each run sees exactly these).
 ANYIO_PLUGIN = "anyio.pytest_plugin"
 ASYNCIO_PLUGIN = "pytest_asyncio.plugin"
+HARNESS_PLUGIN = "loopsafe_mongo.pytest_plugin"
 # Starlette 1.x warns when its TestClient is imported while only httpx (not httpx2) is installed.
 TESTCLIENT_WARNING = "ignore:Using `httpx` with `starlette.testclient` is deprecated:UserWarning"
 
@@ -88,7 +89,7 @@ class Scenario:
     created_in: tuple[str, str] = ("", "")  # the file and function the guard names as the client's creator
     used_in: str = ""  # the function the guard names as the wrong-loop user; the failing test if empty
     asyncio: bool = False  # loads pytest-asyncio
-    harness: bool = False  # copies our conftest.py next to the scenario
+    harness: bool = False  # loads the loopsafe-mongo plugin and copies our conftest.py next to the scenario
     warnings: tuple[str, ...] = ()  # exceptions to "warnings are errors", each for a warning the pattern causes
     ini: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
@@ -125,7 +126,7 @@ CATALOGUE = (
         file="scenario_sync_fixture_client.py",
         kind=Kind.LOOP,
         pattern="A client made in a module-scoped sync fixture, used by async tests that each run on their own loop.",
-        fix="Make the client in an async fixture whose scope matches the loop's: enter the lifespan there (app_state).",
+        fix="Make the client in an async fixture whose scope matches the loop's: the lifespan there (db, client).",
         failing=("test_created_item_is_stored",),
         bound_loop=LoopState.CLOSED,
         created_in=("scenario_sync_fixture_client.py", "db"),
@@ -136,7 +137,7 @@ CATALOGUE = (
         kind=Kind.LOOP,
         pattern="A pytest-asyncio session fixture runs the lifespan on the session loop; tests, pytest-asyncio's or"
         " anyio's, run on per-test loops.",
-        fix="One loop for the fixture and the tests: anyio alone (--app-scope session), or loop_scope='session' on"
+        fix="One loop for the fixture and the tests: anyio alone (--loopsafe-scope session), or loop_scope='session' on"
         " both.",
         failing=("test_items_start_empty", "test_unknown_item_is_not_found"),
         bound_loop=LoopState.IDLE,
@@ -205,29 +206,29 @@ CATALOGUE = (
         pattern="Our harness as is: every test enters its own lifespan, so its own client, on its own loop.",
         fix="Nothing to fix.",
         harness=True,
-        args=("--app-scope=function",),
+        args=("--loopsafe-scope=function",),
     ),
     Scenario(
         name="session-lifespan",
         file="scenario_correct_harness.py",
         kind=Kind.CORRECT,
-        pattern="Our harness with --app-scope session: one lifespan and one client on anyio's one loop for all tests.",
+        pattern="The harness with --loopsafe-scope session: one lifespan and one client on anyio's loop for all tests.",
         fix="Nothing to fix.",
         harness=True,
-        args=("--app-scope=session",),
+        args=("--loopsafe-scope=session",),
     ),
     Scenario(
         name="harness-check",
         file="scenario_harness_check.py",
         kind=Kind.HARNESS_CHECK,
-        pattern="Our conftest.py with the lifespan moved onto pytest-asyncio's session loop, tests on their own loops.",
-        fix="Give the tests the lifespan's loop; our `db` fixture says so before any query runs.",
+        pattern="The harness on pytest-asyncio with one session lifespan, while tests keep per-test loops.",
+        fix="Give the tests the lifespan's loop (asyncio_default_test_loop_scope = session); the `db` fixture says so.",
         failing=("test_items_start_empty",),
         phase="setup",
         asyncio=True,
         harness=True,
-        ini=("asyncio_mode = auto",),
-        args=("--app-scope=session",),
+        ini=("asyncio_mode = auto", "loopsafe_async = asyncio"),
+        args=("--loopsafe-scope=session",),
     ),
 )
 SCENARIO_FILES = frozenset(scenario.file for scenario in CATALOGUE)
@@ -246,7 +247,7 @@ class Error:
     @property
     def is_loop_error(self) -> bool:
         """The guard's error, or a driver's RuntimeError about loops (Motor's and PyMongo's texts all name one)."""
-        return self.type == "app.loop_guard.LoopMismatchError" or (
+        return self.type == "loopsafe_mongo.guard.LoopMismatchError" or (
             self.type == "builtins.RuntimeError" and "loop" in self.message
         )
 
@@ -303,13 +304,15 @@ def server_url() -> str | None:
     return url if url and not url.startswith("mongomock://") else None
 
 
-def environment(cell: Cell, server: str | None, database: str) -> dict[str, str]:
+def environment(cell: Cell, server: str | None, database: str, *, harness: bool = False) -> dict[str, str]:
     env = {
         # Plugins are named on the command line instead: the run does not depend on what else is installed.
         "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
         # Before the ini's `pythonpath` applies, so that `-p tests.pitfalls.report` imports.
         "PYTHONPATH": str(ROOT),
         "LOOP_GUARD": "true" if cell.guard else "false",
+        # Strict mode comes with the plugin; without it a project sees each pattern fail where it is used.
+        "LOOPSAFE_MONGO_STRICT": "1" if harness else "0",
         "MONGODB_DB": database,
     }
     if cell.backend is Backend.IN_MEMORY:
@@ -334,7 +337,11 @@ def ini_text(scenario: Scenario) -> str:
 
 
 def pytest_args(scenario: Scenario) -> list[str]:
-    plugins = [ANYIO_PLUGIN, *([ASYNCIO_PLUGIN] if scenario.asyncio else [])]
+    plugins = [
+        ANYIO_PLUGIN,
+        *([ASYNCIO_PLUGIN] if scenario.asyncio else []),
+        *([HARNESS_PLUGIN] if scenario.harness else []),
+    ]
     return [
         *("-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist"),
         *("-p", "tests.pitfalls.report", f"--pitfalls-report={REPORT}"),
@@ -369,7 +376,9 @@ def run(scenario: Scenario, cell: Cell, directory: Path, launch: Launch = launch
     prepare(scenario, directory)
     server = server_url() if cell.backend is not Backend.IN_MEMORY else None
     database = f"pitfalls_{uuid.uuid4().hex[:12]}"
-    exit_code, output = launch(directory, pytest_args(scenario), environment(cell, server, database))
+    exit_code, output = launch(
+        directory, pytest_args(scenario), environment(cell, server, database, harness=scenario.harness)
+    )
     if server:
         _drop_database(server, database)
     if not (directory / REPORT).exists():

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+from loopsafe_mongo import run_lifespan
 
 from app.main import create_app
 from app.settings import Driver, Settings
-from tests.support.lifespan import run_lifespan
 
 
 def short_budget_settings(url: str, *, budget_ms: int, driver: Driver = Driver.MOTOR, **fields: object) -> Settings:

@@ -8,17 +8,11 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator, Iterator
+from collections.abc import Awaitable, Coroutine, Generator, Iterator
 from typing import Any
 
 import pytest
-
-from app.database import close_client, create_client
-from app.loop_guard import Guarded, LoopMismatchError, guard
-from app.models import ItemCreate
-from app.repository import ItemRepository
-from app.settings import IN_MEMORY_URL, Settings
-from bench.bench_loop_guard import OPERATIONS, measure
+from loopsafe_mongo.guard import Guarded, LoopMismatchError, guard
 
 pytestmark = pytest.mark.anyio
 
@@ -93,7 +87,7 @@ class FakeClient:
 
 
 def make_client() -> Any:
-    return guard(FakeClient(), prefixes=(__name__,))
+    return guard(FakeClient(), prefixes=(__name__,), strict=False)
 
 
 async def find_one(client: Any) -> object:
@@ -180,12 +174,12 @@ def test_message_names_where_the_client_was_created_and_first_used() -> None:
 
     created, bound = str(caught.value).splitlines()[1:3]
     assert re.fullmatch(
-        r"  created at: tests/test_loop_guard.py:\d+ in make_client, called from tests/test_loop_guard.py:\d+"
+        r"  created at: tests/test_guard.py:\d+ in make_client, called from tests/test_guard.py:\d+"
         r" in test_message_names_where_the_client_was_created_and_first_used \(thread MainThread\)",
         created,
     )
     assert re.match(
-        r"  bound to:   loop 0x[0-9a-f]+ since its first use, at tests/test_loop_guard.py:\d+ in find_one", bound
+        r"  bound to:   loop 0x[0-9a-f]+ since its first use, at tests/test_guard.py:\d+ in find_one", bound
     )
 
 
@@ -201,8 +195,8 @@ def test_message_names_the_loop_task_and_code_that_use_it_now() -> None:
 
     used = str(caught.value).splitlines()[3]
     assert re.fullmatch(
-        r"  used now:   loop 0x[0-9a-f]+, task 'seed-items', at tests/test_loop_guard.py:\d+ in find_one,"
-        r" called from tests/test_loop_guard.py:\d+ in test_message_names_the_loop_task_and_code_that_use_it_now"
+        r"  used now:   loop 0x[0-9a-f]+, task 'seed-items', at tests/test_guard.py:\d+ in find_one,"
+        r" called from tests/test_guard.py:\d+ in test_message_names_the_loop_task_and_code_that_use_it_now"
         r" \(thread MainThread\)",
         used,
     )
@@ -217,7 +211,7 @@ def test_message_ends_with_the_fix_and_where_to_read_more() -> None:
 
     fix = str(caught.value).splitlines()[-1]
     assert fix.startswith("  fix: create the client in the app's lifespan and run that lifespan on the loop")
-    assert fix.endswith("See docs/loops-and-clients.md.")
+    assert fix.endswith("Run `python -m loopsafe_mongo` for each bad pattern and its fix.")
 
 
 def test_collections_reached_through_the_client_share_its_binding() -> None:
@@ -276,7 +270,10 @@ def test_awaitable_that_is_not_a_coroutine_is_checked_when_awaited() -> None:
 def test_message_shows_code_outside_every_import_root_by_its_full_path() -> None:
     # Code compiled under a path outside the working directory and sys.path, as a notebook's or a REPL's is.
     namespace: dict[str, Any] = {"guard": guard, "FakeClient": FakeClient, "prefixes": (__name__,)}
-    exec(compile("client = guard(FakeClient(), prefixes=prefixes)", "/elsewhere/notebook.py", "exec"), namespace)  # noqa: S102
+    exec(  # noqa: S102 - the test's own constant source
+        compile("client = guard(FakeClient(), prefixes=prefixes, strict=False)", "/elsewhere/notebook.py", "exec"),
+        namespace,
+    )
     run_on_new_loop(find_one(namespace["client"]))
 
     with pytest.raises(LoopMismatchError, match=re.escape("created at: /elsewhere/notebook.py:1 in <module>, called")):
@@ -284,7 +281,7 @@ def test_message_shows_code_outside_every_import_root_by_its_full_path() -> None
 
 
 def test_message_says_unknown_when_every_caller_is_skipped() -> None:
-    client = guard(FakeClient(), prefixes=(__name__,), skip=frozenset({__file__}))
+    client = guard(FakeClient(), prefixes=(__name__,), skip=frozenset({__file__}), strict=False)
     run_on_new_loop(find_one(client))
 
     with pytest.raises(LoopMismatchError, match="created at: <unknown>"):
@@ -305,7 +302,7 @@ def test_async_context_manager_is_guarded() -> None:
 
 async def test_async_context_manager_yields_a_guarded_object() -> None:
     async with make_client().start_session() as session:
-        assert isinstance(session, Guarded)
+        assert type(session).__name__ == "Guarded"
 
 
 async def test_driver_receives_its_own_objects_not_proxies() -> None:
@@ -318,7 +315,7 @@ async def test_driver_receives_its_own_objects_not_proxies() -> None:
 
 
 def test_collection_is_wrapped() -> None:
-    assert isinstance(make_client()["things"], Guarded)
+    assert issubclass(type(make_client()["things"]), Guarded)
 
 
 def test_plain_attribute_is_not_wrapped() -> None:
@@ -340,7 +337,7 @@ async def test_plain_result_of_an_async_method_is_not_wrapped() -> None:
 
 
 def test_repr_shows_the_wrapped_object() -> None:
-    assert repr(make_client()).startswith("Guarded(<tests.test_loop_guard.FakeClient object")
+    assert repr(make_client()).startswith("Guarded(<tests.test_guard.FakeClient object")
 
 
 async def test_tasks_of_the_bound_loop_share_the_client() -> None:
@@ -349,28 +346,3 @@ async def test_tasks_of_the_bound_loop_share_the_client() -> None:
     results = await asyncio.gather(*(find_one(client) for _ in range(5)))
 
     assert results == [{"_id": 1}] * 5
-
-
-@pytest.fixture
-async def in_memory_client() -> AsyncIterator[Any]:
-    client = create_client(Settings(mongodb_url=IN_MEMORY_URL, loop_guard=True))
-    yield client
-    await close_client(client)
-
-
-async def test_no_false_positive_through_the_app_on_one_loop(in_memory_client: Any) -> None:
-    items = ItemRepository(in_memory_client["items"])
-
-    created = await items.create(ItemCreate(name="lamp"))
-    page, _ = await items.page(limit=10)
-    await items.delete(created.id)
-
-    assert [item.id for item in page] == [created.id]
-    assert [doc async for doc in in_memory_client["items"]["items"].find({})] == []
-
-
-def test_benchmark_measures_every_operation() -> None:
-    # Keeps bench/bench_loop_guard.py working; timings are the bench's business, not the test's.
-    rows = measure(iterations=20, repeats=1)
-
-    assert [row.operation for row in rows] == list(OPERATIONS)

@@ -1,4 +1,4 @@
-"""tests/support/lifespan.py: the lifespan runner the harness is built on, checked on tiny ASGI apps."""
+"""run_lifespan, the lifespan runner the plugin is built on, checked on tiny ASGI apps."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from loopsafe_mongo import LifespanError, run_lifespan
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
-
-from app.database import Database
-from tests.support.lifespan import LifespanError, RunningApp, run_lifespan
 
 pytestmark = pytest.mark.anyio
 
@@ -85,7 +83,3 @@ async def test_an_app_that_ends_its_lifespan_without_replying_gives_lifespan_err
     with pytest.raises(LifespanError, match="without replying"):
         async with run_lifespan(app):
             pytest.fail("the block must not run when startup fails")
-
-
-async def test_the_db_fixture_is_the_handle_the_running_app_uses(app_state: RunningApp, db: Database) -> None:
-    assert db is app_state.state["db"]

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from loopsafe_mongo import RunningApp, run_lifespan
 
 from app.database import Database
 from app.main import create_app
 from app.models import ItemCreate
 from app.repository import ItemRepository
 from app.settings import Settings
-from tests.support.lifespan import RunningApp, run_lifespan
 
 pytestmark = pytest.mark.anyio
 

@@ -1,6 +1,6 @@
-"""The correct pattern: our harness (conftest.py and tests/support/lifespan.py, copied as they are) and plain tests.
+"""The correct pattern: the loopsafe-mongo plugin with our conftest.py (copied as it is), and plain tests.
 
-Run once per `--app-scope`: a lifespan per test, or one session lifespan sharing anyio's one loop with every test.
+Run once per `--loopsafe-scope`: a lifespan per test, or one session lifespan sharing anyio's one loop with every test.
 """
 
 from __future__ import annotations

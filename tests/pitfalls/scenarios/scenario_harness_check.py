@@ -1,24 +1,12 @@
-"""Harness check: with our conftest.py, the lifespan moved onto pytest-asyncio's session loop, tests on their own.
+"""Harness check: the loopsafe-mongo plugin on pytest-asyncio with one session lifespan, tests left on their own loops.
 
-Run with `--app-scope session` and pytest-asyncio in auto mode: the `db` fixture must stop the test, saying why.
+Run with `--loopsafe-scope session`, `loopsafe_async = asyncio` and auto mode, but without
+`asyncio_default_test_loop_scope = session`: the `db` fixture must stop the test, naming the settings to change.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest_asyncio
-from fastapi import FastAPI
-
 from app.database import Database
-from tests.support.lifespan import RunningApp, run_lifespan
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def app_state(app: FastAPI) -> AsyncIterator[RunningApp]:
-    # Overrides the harness's anyio fixture "for speed"; auto mode still runs every test on a loop of its own.
-    async with run_lifespan(app) as running:
-        yield running
 
 
 async def test_items_start_empty(db: Database) -> None:

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
+from loopsafe_mongo import RunningApp, run_lifespan
 
 from app.main import create_app
 from app.settings import Settings
-from tests.support.lifespan import RunningApp, run_lifespan
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from loopsafe_mongo import run_lifespan
 
 from app.main import create_app
 from app.settings import Settings
-from tests.support.lifespan import run_lifespan
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,34 @@
+"""`python -m loopsafe_mongo`: what the guard's message points to, wherever the package is installed."""
+
+from __future__ import annotations
+
+GUIDE = """\
+loopsafe-mongo: an async MongoDB client belongs to the event loop it first runs on.
+
+Motor and PyMongo's AsyncMongoClient bind to that loop and fail on any other ("attached to a different
+loop", "Event loop is closed", "Cannot use AsyncMongoClient in different event loop"). pytest gives each
+test its own loop, so a client that outlives one test's loop breaks the next test.
+
+Bad patterns, and their fix:
+  - a client created at import time (a module global)     -> create it in the app's lifespan
+  - a client made in a sync or session fixture             -> enter the lifespan in an async fixture on the test's loop
+  - a client cached with functools.lru_cache or a global  -> keep it in the lifespan state (request.state)
+  - seeding data with asyncio.run() in a sync fixture      -> seed in an async fixture, on the test's loop
+  - a sync TestClient's lifespan, then awaiting the db     -> httpx.AsyncClient, lifespan on the test's loop
+  - a session-scoped lifespan with per-test loops          -> one loop for both: `--loopsafe-scope=session` with anyio,
+                                                             or asyncio_default_test_loop_scope = session
+
+The pytest plugin does all of this: the `client` and `db` fixtures run the app's lifespan on the test's loop.
+Configure it with `loopsafe_app = package.module:create_app` (or an `app` fixture) in your pytest settings.
+
+Strict mode (LOOPSAFE_MONGO_STRICT=1, set by the plugin) also refuses a client created with no running loop.
+Turn the guard off in production by not wrapping the client: `guard()` is the only switch.
+"""
+
+
+def main() -> None:
+    print(GUIDE, end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Run an ASGI app's lifespan inside the current event loop, and expose the state it yields.
+
+Like asgi-lifespan's LifespanManager, but it also hands back the lifespan state and the loop it runs on.
+It speaks the ASGI lifespan protocol, exactly as uvicorn does, so the app under test starts up the way it
+does in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+__all__ = ["LifespanError", "RunningApp", "run_lifespan"]
+
+# The ASGI types, spelt out so that the package needs no web framework.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class LifespanError(RuntimeError):
+    """The app reported that its lifespan startup or shutdown failed."""
+
+
+@dataclass(frozen=True)
+class RunningApp:
+    """An app whose lifespan is running: send requests to `app`, read what the lifespan yielded in `state`."""
+
+    app: ASGIApp
+    state: MutableMapping[str, Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _with_state(app: ASGIApp, state: MutableMapping[str, Any]) -> ASGIApp:
+    async def app_with_state(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in {"http", "websocket"}:
+            # A shallow copy per request, as ASGI servers do, so a request cannot change the app's state.
+            scope = {**scope, "state": dict(state)}
+        await app(scope, receive, send)
+
+    return app_with_state
+
+
+@asynccontextmanager
+async def run_lifespan(app: ASGIApp) -> AsyncIterator[RunningApp]:
+    """Start the app's lifespan on the running loop, yield it running, and shut it down on exit.
+
+    The app's own exception is re-raised if startup fails, so a test sees the real cause.
+    """
+    state: dict[str, Any] = {}
+    scope: Scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
+    to_app, app_inbox = anyio.create_memory_object_stream[Message](1)
+    app_outbox, from_app = anyio.create_memory_object_stream[Message](1)
+    failure: list[Exception] = []
+    finished = anyio.Event()
+
+    async def lifespan_task() -> None:
+        # The app raises after reporting a failed startup; keep the exception to re-raise it here.
+        try:
+            await app(scope, app_inbox.receive, app_outbox.send)
+        except Exception as exc:  # noqa: BLE001 - re-raised by the caller below
+            failure.append(exc)
+        finally:
+            app_outbox.close()
+            finished.set()
+
+    async def exchange(message_type: str) -> None:
+        await to_app.send({"type": message_type})
+        try:
+            reply = await from_app.receive()
+        except anyio.EndOfStream:
+            reply = {"type": f"{message_type}.failed", "message": "the app ended its lifespan without replying"}
+        if reply["type"] != f"{message_type}.complete":
+            await finished.wait()
+            if failure:
+                raise failure[0]
+            raise LifespanError(f"{message_type} failed: {reply.get('message', '')}")
+
+    with to_app, app_inbox, app_outbox, from_app:
+        # A plain asyncio task, not a task group: errors from the block below must reach the caller
+        # as they are, not wrapped in an ExceptionGroup.
+        task = asyncio.create_task(lifespan_task())
+        try:
+            await exchange("lifespan.startup")
+            try:
+                yield RunningApp(app=_with_state(app, state), state=state, loop=asyncio.get_running_loop())
+            finally:
+                await exchange("lifespan.shutdown")
+        finally:
+            if not task.done():
+                task.cancel()
+            await asyncio.wait([task])

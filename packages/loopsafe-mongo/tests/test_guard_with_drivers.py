@@ -1,0 +1,172 @@
+"""The guard around the real drivers' objects: it passes for them, keeps what it hands out guarded, and
+catches the misuses the drivers report badly (off-loop calls, use after close, clients made off any loop).
+
+No server is needed: every check here runs before a driver would do any I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from gridfs import AsyncGridFSBucket
+from loopsafe_mongo import ClientCreatedOffLoopError, LoopMismatchError, guard
+from loopsafe_mongo.guard import STRICT_ENV
+from mongomock_motor import AsyncMongoMockClient
+from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase, AsyncIOMotorGridFSBucket
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import InvalidOperation
+
+# Nothing listens on port 9 (discard); the guard answers before a driver would connect.
+UNREACHABLE = "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200"
+
+Driver = Callable[[], Any]
+DRIVERS: dict[str, tuple[Driver, type]] = {
+    "motor": (lambda: AsyncIOMotorClient(UNREACHABLE), AsyncIOMotorDatabase),
+    "pymongo": (lambda: AsyncMongoClient(UNREACHABLE), AsyncDatabase),
+}
+
+
+@pytest.fixture(params=list(DRIVERS))
+def driver(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any, type]]:
+    """A raw client, its guarded twin (made off any loop, not strict) and the driver's database class."""
+    make, database_class = DRIVERS[request.param]
+    with asyncio.Runner() as runner:
+        guarded = runner.run(_on_loop(make))
+        raw = object.__getattribute__(guarded, "_target")
+        yield raw, guarded, database_class
+        close = raw.close()
+        if asyncio.iscoroutine(close):
+            runner.run(close)
+
+
+async def _on_loop(make: Driver) -> Any:
+    """A guarded client made on the running loop, as a lifespan makes it: bound to that loop from the start."""
+    return guard(make())
+
+
+def test_a_guarded_database_passes_isinstance_for_the_drivers_class(driver: tuple[Any, Any, type]) -> None:
+    _, guarded, database_class = driver
+
+    assert isinstance(guarded["shop"], database_class)
+
+
+def test_databases_compare_and_hash_as_the_drivers_do(driver: tuple[Any, Any, type]) -> None:
+    raw, guarded, _ = driver
+
+    assert guarded["shop"] == guarded["shop"]
+    assert guarded["shop"] == raw["shop"]
+    assert guarded["shop"] != guarded["other"]
+    assert hash(guarded["shop"]) == hash(raw["shop"])
+
+
+def test_truth_testing_behaves_as_the_drivers(driver: tuple[Any, Any, type]) -> None:
+    raw, guarded, _ = driver
+
+    with pytest.raises(NotImplementedError) as from_driver:
+        bool(raw["shop"])
+    with pytest.raises(NotImplementedError) as from_guard:
+        bool(guarded["shop"])
+
+    assert str(from_guard.value) == str(from_driver.value)
+
+
+def test_callability_and_the_drivers_hint_for_a_misspelt_method_survive(driver: tuple[Any, Any, type]) -> None:
+    raw, guarded, _ = driver
+
+    with pytest.raises(TypeError) as from_driver:
+        raw["shop"]["items"].fnd_one({})
+    with pytest.raises(TypeError) as from_guard:
+        guarded["shop"]["items"].fnd_one({})
+
+    assert callable(guarded["shop"]) == callable(raw["shop"])
+    assert str(from_guard.value) == str(from_driver.value)
+
+
+def test_a_copy_is_a_guarded_equal_of_the_original(driver: tuple[Any, Any, type]) -> None:
+    _, guarded, _ = driver
+
+    duplicate = copy.copy(guarded["shop"])
+
+    assert duplicate == guarded["shop"]
+    assert type(duplicate) is type(guarded["shop"])
+
+
+def test_a_pymongo_gridfs_bucket_accepts_a_guarded_database_and_stays_guarded() -> None:
+    with asyncio.Runner() as first:
+        client = first.run(_on_loop(lambda: AsyncMongoClient(UNREACHABLE)))
+        bucket = AsyncGridFSBucket(client["files"])
+
+        with pytest.raises(LoopMismatchError):
+            asyncio.run(bucket.find({}).to_list())
+        first.run(client.close())
+
+
+def test_a_motor_gridfs_bucket_accepts_a_guarded_database_and_stays_guarded() -> None:
+    with asyncio.Runner() as first:
+        client = first.run(_on_loop(lambda: AsyncIOMotorClient(UNREACHABLE)))
+        bucket = AsyncIOMotorGridFSBucket(client["files"])
+
+        with pytest.raises(LoopMismatchError):
+            asyncio.run(_delete(bucket))
+        client.close()
+
+
+async def _delete(bucket: Any) -> None:
+    await bucket.delete(1)
+
+
+def test_a_call_with_no_running_loop_on_a_bound_client_raises_the_guards_error() -> None:
+    with asyncio.Runner() as first:
+        client = first.run(_on_loop(lambda: AsyncIOMotorClient(UNREACHABLE)))
+
+    with pytest.raises(LoopMismatchError, match="used now:   with no running event loop"):
+        client["shop"]["items"].find_one({})
+    client.close()
+
+
+def test_an_in_memory_client_fails_after_close_as_the_drivers_do() -> None:
+    async def use_after_close() -> None:
+        client = guard(AsyncMongoMockClient())
+        items = client["shop"]["items"]
+        await items.insert_one({"name": "lamp"})
+        client.close()
+        await items.find_one({})
+
+    with pytest.raises(InvalidOperation, match=r"^Cannot use MongoClient after close$"):
+        asyncio.run(use_after_close())
+
+
+def test_strict_mode_refuses_a_client_created_with_no_running_loop() -> None:
+    with pytest.raises(ClientCreatedOffLoopError, match="created with no running event loop") as caught:
+        guard(AsyncMongoMockClient(), strict=True)
+
+    assert "created at: tests/test_guard_with_drivers.py:" in str(caught.value)
+
+
+def test_strict_mode_comes_from_the_environment_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(STRICT_ENV, "1")
+
+    with pytest.raises(ClientCreatedOffLoopError):
+        guard(AsyncMongoMockClient())
+
+
+def test_without_strict_mode_a_client_made_off_loop_binds_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(STRICT_ENV, "0")
+    client = guard(AsyncMongoMockClient())
+
+    asyncio.run(client["shop"]["items"].find_one({}))
+    with pytest.raises(LoopMismatchError):
+        asyncio.run(client["shop"]["items"].find_one({}))
+
+
+def test_the_docs_pointer_is_configurable() -> None:
+    client = guard(AsyncMongoMockClient(), docs="See https://wiki.example/mongo-loops", strict=False)
+    asyncio.run(client["shop"]["items"].find_one({}))
+
+    with pytest.raises(LoopMismatchError, match=r"See https://wiki\.example/mongo-loops\.$"):
+        asyncio.run(client["shop"]["items"].find_one({}))
