@@ -1,0 +1,1 @@
+"""A minimal adopter of loopsafe-mongo: a FastAPI + Motor notes service."""
