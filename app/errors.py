@@ -21,7 +21,13 @@ from app.database import DriverError, error_name, is_unavailable
 from app.deps import IndexesNotReadyError
 from app.json_body import TooManyKeysError
 from app.models import MAX_LISTED_ERRORS, FieldError, Problem
-from app.repository import DuplicateNameError, InvalidCursorError, ItemNotFoundError, VersionMismatchError
+from app.repository import (
+    DuplicateNameError,
+    IdempotencyKeyReusedError,
+    InvalidCursorError,
+    ItemNotFoundError,
+    VersionMismatchError,
+)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
@@ -116,6 +122,15 @@ async def _duplicate_name(_: Request, exc: Exception) -> JSONResponse:
     return problem(409, "Another item already has this name.")
 
 
+async def _idempotency_key_reused(_: Request, exc: Exception) -> JSONResponse:
+    # The draft's answer to a key reused with another payload; the key itself is not echoed.
+    return problem(
+        422,
+        "This Idempotency-Key was already used for a request with a different body. Retry with the same body,"
+        " or send a new key with a new request.",
+    )
+
+
 async def _version_mismatch(_: Request, exc: Exception) -> JSONResponse:
     return problem(412, "The item has changed since the version given in If-Match; fetch it again.")
 
@@ -156,6 +171,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ItemNotFoundError, _not_found)
     app.add_exception_handler(DuplicateNameError, _duplicate_name)
     app.add_exception_handler(VersionMismatchError, _version_mismatch)
+    app.add_exception_handler(IdempotencyKeyReusedError, _idempotency_key_reused)
     app.add_exception_handler(InvalidCursorError, _invalid_cursor)
     app.add_exception_handler(DriverError, _driver_error)
     app.add_exception_handler(IndexesNotReadyError, _indexes_not_ready)

@@ -12,9 +12,13 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from app.database import Database, DriverError, ObjectId, ReturnDocument, is_duplicate_key
+from app.idempotency import IdempotencyKey
 from app.models import Item, ItemCreate, ItemUpdate
 
 COLLECTION = "items"
+# An Idempotency-Key is stored on the item it created, in the same insert, so that it can never exist
+# without its item (or the item without it); the API never shows these fields.
+_KEY, _FINGERPRINT, _KEY_EXPIRES_AT = "idempotency_key", "idempotency_fingerprint", "idempotency_expires_at"
 
 
 class ItemNotFoundError(LookupError):
@@ -33,11 +37,17 @@ class InvalidCursorError(ValueError):
     """The pagination cursor was not produced by this service."""
 
 
+class IdempotencyKeyReusedError(ValueError):
+    """An Idempotency-Key already used, within its lifetime, for a request with another body."""
+
+
 async def ensure_indexes(db: Database) -> None:
     """Create the indexes the service relies on; idempotent, run at every startup."""
     items = db[COLLECTION]
     await items.create_index([("name", 1)], unique=True, name="name_unique")
     await items.create_index([("tags", 1), ("_id", 1)], unique=False, name="tags_id")
+    # Sparse: only items created with a key have one. Unique: two requests with one key make one item.
+    await items.create_index([(_KEY, 1)], unique=True, sparse=True, name="idempotency_key_unique")
 
 
 def encode_cursor(item_id: str) -> str:
@@ -71,14 +81,53 @@ class ItemRepository:
     def __init__(self, db: Database) -> None:
         self._items = db[COLLECTION]
 
-    async def create(self, data: ItemCreate) -> Item:
+    async def create(self, data: ItemCreate, *, idempotency: IdempotencyKey | None = None) -> Item:
+        """Insert a new item; with a key already used for the same body, the item that key created."""
         now = _now()
-        doc = {"_id": ObjectId(), **data.model_dump(), "version": 1, "created_at": now, "updated_at": now}
+        doc: dict[str, Any] = {
+            "_id": ObjectId(),
+            **data.model_dump(),
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if idempotency is not None:
+            doc |= {
+                _KEY: idempotency.key,
+                _FINGERPRINT: idempotency.fingerprint,
+                _KEY_EXPIRES_AT: now + idempotency.ttl,
+            }
+        try:
+            await self._items.insert_one(doc)
+        except DriverError as exc:
+            if not is_duplicate_key(exc):
+                raise
+            if idempotency is None:
+                raise DuplicateNameError(data.name) from None
+            return await self._after_duplicate(doc, idempotency, now)
+        return _to_item(doc)
+
+    async def _after_duplicate(self, doc: dict[str, Any], idempotency: IdempotencyKey, now: datetime) -> Item:
+        """An insert with a key broke a unique index (either: a retry breaks both): the item this key
+        created, if the key is alive, or else the insert again as a new request."""
+        earlier = await self._items.find_one({_KEY: idempotency.key})
+        if earlier is None:
+            raise DuplicateNameError(doc["name"])  # taken by another request
+        if earlier[_KEY_EXPIRES_AT] > now:
+            if earlier[_FINGERPRINT] != idempotency.fingerprint:
+                raise IdempotencyKeyReusedError(idempotency.key)
+            return _to_item(earlier)
+        # Expired: the key is released from its item, and this request is a new one.
+        await self._items.find_one_and_update(
+            {"_id": earlier["_id"], _KEY: idempotency.key},
+            {"$unset": {_KEY: "", _FINGERPRINT: "", _KEY_EXPIRES_AT: ""}},
+            return_document=ReturnDocument.AFTER,
+        )
         try:
             await self._items.insert_one(doc)
         except DriverError as exc:
             if is_duplicate_key(exc):
-                raise DuplicateNameError(data.name) from None
+                raise DuplicateNameError(doc["name"]) from None
             raise
         return _to_item(doc)
 

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # Readiness probes must answer fast, so they get their own, shorter budget.
     ready_timeout_ms: Milliseconds = 1_000
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # How long a POST /items retried with the same Idempotency-Key returns the item it first created.
+    idempotency_key_ttl_s: int = Field(default=86_400, gt=0, le=30 * 86_400)
     # Turn the loop guard off only to measure it; see docs/loops-and-clients.md.
     loop_guard: bool = True
 

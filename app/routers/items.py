@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
 from pydantic.json_schema import SkipJsonSchema
 
-from app.deps import ItemsDep, WritableItemsDep
+from app.deps import ItemsDep, SettingsDep, WritableItemsDep
 from app.errors import problem_responses
+from app.idempotency import KEY_PATTERN, MAX_KEY_CHARS, IdempotencyKey, fingerprint, parse_key
 from app.json_body import ExactJsonRoute
 from app.models import Item, ItemCreate, ItemPage, ItemUpdate
 
@@ -60,9 +62,37 @@ def parse_if_match(value: str | None) -> list[int] | None:
     return versions
 
 
+IdempotencyKeyHeader = Annotated[
+    str | SkipJsonSchema[None],
+    Header(
+        description=(
+            "Makes a retry safe: the same key with the same body returns the item the first request created"
+            " (201, same id, Location and ETag) instead of a new one or a 409; the same key with another body"
+            " is a 422. A key lives IDEMPOTENCY_KEY_TTL_S seconds (default 24 h). Use a new random key (a UUID)"
+            " per new item."
+        ),
+        # Published, not enforced by FastAPI: parse_key answers anything else with 400.
+        json_schema_extra={"pattern": KEY_PATTERN, "maxLength": MAX_KEY_CHARS + 2},
+    ),
+]
+
+
 @router.post("", status_code=201, responses=problem_responses(400, 409, 413, 422, 503))
-async def create_item(body: ItemCreate, items: WritableItemsDep, request: Request, response: Response) -> Item:
-    item = await items.create(body)
+async def create_item(
+    body: ItemCreate,
+    items: WritableItemsDep,
+    request: Request,
+    response: Response,
+    *,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Item:
+    # `idempotency_key` is declared for the schema; the header is read raw, so that a repeated header is
+    # refused rather than one of its values picked.
+    key = parse_key(request.headers.getlist("idempotency-key"))
+    ttl = timedelta(seconds=settings.idempotency_key_ttl_s)
+    idempotency = None if key is None else IdempotencyKey(key, fingerprint(body), ttl)
+    item = await items.create(body, idempotency=idempotency)
     response.headers["Location"] = str(request.url_for("get_item", item_id=item.id))
     response.headers["ETag"] = etag(item)
     return item
