@@ -165,7 +165,7 @@ cmd_start() {
             die "port $ASKED_PORT is in use by a process that is not this checkout's FerretDB; choose another FERRETDB_PORT, or unset it to get a free port"
         fi
         cmd_build
-        launch "$ASKED_PORT" || die "FerretDB could not listen on port $ASKED_PORT"
+        launch "$ASKED_PORT" || die "FerretDB could not start on port $ASKED_PORT (its log is above)"
         return 0
     fi
     port="$(last_port)"
