@@ -4,7 +4,7 @@
     python3 scripts/dev.py test [pytest args]     run the test suite with branch coverage
     python3 scripts/dev.py check                  lint (ruff) and type-check (mypy --strict)
     python3 scripts/dev.py pitfalls               show each bad client-setup pattern, its error and its fix
-    python3 scripts/dev.py bench NAME [args]      run bench/bench_NAME.py: drivers, isolation or loop_guard
+    python3 scripts/dev.py bench NAME [args]      run bench/bench_NAME.py (`bench` alone lists them)
 
 `serve` becomes the uvicorn process (same pid), so Ctrl+C or `kill -TERM <pid>` stops the server itself.
 `test` enforces the coverage threshold only on a full run: with a selection (`-k`, `-m`, `--lf`, a path
@@ -90,7 +90,7 @@ LONG_WITH_VALUE = frozenset(
 )
 SHORT_WITH_VALUE = frozenset("cnopWr")  # -k and -m take one too, and select
 DEFAULT_TEST_PATHS = frozenset({ROOT / "tests"})
-BENCHMARKS = ("drivers", "isolation", "loop_guard")
+BENCHMARKS = tuple(sorted(path.stem.removeprefix("bench_") for path in (ROOT / "bench").glob("bench_*.py")))
 
 
 def _inputs_digest() -> str:
@@ -110,8 +110,8 @@ def ensure_environment() -> None:
     digest = _inputs_digest()
     if STAMP.exists() and STAMP.read_text() == digest:
         return
-    changed = "/".join(str(path.relative_to(ROOT)) for path in INPUTS)
-    print(f"Installing dependencies into .venv (first run, or {changed} changed) ...", flush=True)
+    changed = ", ".join(str(path.relative_to(ROOT)) for path in INPUTS)
+    print(f"Installing dependencies into .venv (first run, or one of {changed} changed) ...", flush=True)
     env = {**os.environ, "PYTHONWARNINGS": QUIET_EDITABLE}
     pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True, env=env)
@@ -192,7 +192,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0 if command in {"help", "-h", "--help"} else 2
     if command == "bench" and (not rest or rest[0] not in BENCHMARKS):
-        print(f"usage: python3 scripts/dev.py bench {{{','.join(BENCHMARKS)}}} [args]; --help for a benchmark's own")
+        print(f"usage: python3 scripts/dev.py bench {{{','.join(BENCHMARKS)}}} [args]; NAME --help for its own")
         return 2
     ensure_environment()
     if command == "serve":
