@@ -53,8 +53,10 @@ async def get_index_gate(request: Request) -> IndexGate:
     return gate
 
 
-async def get_items(db: Annotated[Database, Depends(get_db)]) -> ItemRepository:
-    return ItemRepository(db)
+async def get_items(
+    db: Annotated[Database, Depends(get_db)], settings: Annotated[Settings, Depends(get_settings)]
+) -> ItemRepository:
+    return ItemRepository(db, deadline_s=settings.database_deadline_s)
 
 
 async def get_writable_items(

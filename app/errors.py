@@ -22,6 +22,7 @@ from app.deps import IndexesNotReadyError
 from app.json_body import TooManyKeysError
 from app.models import MAX_LISTED_ERRORS, FieldError, Problem
 from app.repository import (
+    DeadlineExceededError,
     DuplicateNameError,
     IdempotencyKeyReusedError,
     InvalidCursorError,
@@ -140,15 +141,25 @@ async def _invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
     return problem(422, "The request is not valid; see `errors`.", errors=[error])
 
 
+def _unavailable() -> JSONResponse:
+    return problem(
+        503, "The database is unavailable; try again later.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
+
+
 async def _driver_error(_: Request, exc: Exception) -> JSONResponse:
     if is_unavailable(exc):
         # Expected when the database is down or slow: a warning, without the driver's long topology dump.
         logger.warning("database unavailable: %s", error_name(exc))
-        return problem(
-            503, "The database is unavailable; try again later.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-        )
+        return _unavailable()
     logger.error("database error", exc_info=exc)
     return problem(500, "The database reported an error.")
+
+
+async def _deadline_exceeded(_: Request, exc: Exception) -> JSONResponse:
+    # The same answer as a driver timeout: to the client, the database was too slow either way.
+    logger.warning("database unavailable: %s", type(exc).__name__)
+    return _unavailable()
 
 
 async def _indexes_not_ready(_: Request, exc: Exception) -> JSONResponse:
@@ -174,6 +185,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IdempotencyKeyReusedError, _idempotency_key_reused)
     app.add_exception_handler(InvalidCursorError, _invalid_cursor)
     app.add_exception_handler(DriverError, _driver_error)
+    app.add_exception_handler(DeadlineExceededError, _deadline_exceeded)
     app.add_exception_handler(IndexesNotReadyError, _indexes_not_ready)
     app.add_exception_handler(Exception, _unexpected)
 

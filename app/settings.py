@@ -80,6 +80,15 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def database_deadline_s(self) -> float:
+        """How long a request may wait for the database in all, queueing included: the budget plus a quarter.
+
+        The margin lets the driver's own timeout answer first where it counts from the start (PyMongo
+        async); the deadline cuts short what it does not count, such as a wait for a Motor thread.
+        """
+        return self.mongodb_timeout_ms * 1.25 / 1000
+
+    @property
     def in_memory(self) -> bool:
         """True when the service runs on the embedded mongomock backend (no server)."""
         return self.mongodb_url.get_secret_value().startswith("mongomock://")

@@ -7,7 +7,7 @@ expires after IDEMPOTENCY_KEY_TTL_S; a malformed key is a 400 that stores nothin
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -78,11 +78,20 @@ class _LosingDatabase:
         return self._items if name == "items" else self._db[name]
 
 
+def _losing_repository(losing: _LosesTheFirstInsertReply) -> Callable[..., ItemRepository]:
+    """What app.deps builds its repository with, over a database whose items collection is `losing`."""
+
+    def build(database: Database, **options: Any) -> ItemRepository:
+        return ItemRepository(_LosingDatabase(database, losing), **options)  # type: ignore[arg-type]
+
+    return build
+
+
 async def test_a_retry_after_a_committed_write_lost_its_reply_returns_that_item(
     client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     losing = _LosesTheFirstInsertReply(db["items"])
-    monkeypatch.setattr(app.deps, "ItemRepository", lambda database: ItemRepository(_LosingDatabase(database, losing)))  # type: ignore[arg-type]
+    monkeypatch.setattr(app.deps, "ItemRepository", _losing_repository(losing))
 
     lost = await _post(client, BOLT)
     retry = await _post(client, BOLT)
@@ -98,7 +107,7 @@ async def test_a_retry_without_a_key_after_a_lost_reply_conflicts_with_itself(
 ) -> None:
     # The contrast: what the key is for. Without one, the retry of a committed write is a 409.
     losing = _LosesTheFirstInsertReply(db["items"])
-    monkeypatch.setattr(app.deps, "ItemRepository", lambda database: ItemRepository(_LosingDatabase(database, losing)))  # type: ignore[arg-type]
+    monkeypatch.setattr(app.deps, "ItemRepository", _losing_repository(losing))
 
     assert_problem(await _post(client, BOLT, key=None), 503)
     assert_problem(await _post(client, BOLT, key=None), 409)
