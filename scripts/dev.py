@@ -1,7 +1,7 @@
 """One entry point for working on the project; needs only Python 3.11+ and installs the rest itself.
 
     python3 scripts/dev.py serve [uvicorn args]   start the API (in-memory MongoDB unless MONGODB_URL is set)
-    python3 scripts/dev.py test [pytest args]     run the test suite with branch coverage
+    python3 scripts/dev.py test [pytest args]     run the test suite with branch coverage, one worker per core
     python3 scripts/dev.py check                  lint (ruff) and type-check (mypy --strict)
     python3 scripts/dev.py pitfalls               show each bad client-setup pattern, its error and its fix
     python3 scripts/dev.py bench NAME [args]      run bench/bench_NAME.py (`bench` alone lists them)
@@ -174,11 +174,25 @@ def serve(args: list[str]) -> int:
     os.execv(command[0], command)  # noqa: S606 - our own venv's python, a fixed argument list
 
 
+# Options that choose how tests are distributed, or that need them in this process (a debugger).
+NOT_PARALLEL = ("-n", "--numprocesses", "--dist", "-p", "--pdb", "--trace")
+
+
+def parallel(args: list[str]) -> list[str]:
+    """`-n auto` (one xdist worker per core) unless the arguments choose otherwise or need one process."""
+    if any(arg == option or arg.startswith(f"{option}=") for arg in args for option in NOT_PARALLEL):
+        return []
+    if any(arg.startswith("-n") and arg[2:].isdigit() for arg in args):
+        return []
+    return ["-n", "auto"]
+
+
 def python_commands(command: str, rest: list[str]) -> list[list[str]]:
     """What a command runs with the venv's python, in order; the first failure stops the rest."""
     if command == "test":
         threshold = ["--cov-fail-under=0"] if is_selection(rest) else []
-        return [["-m", "pytest", "--cov", "--cov-report=term-missing:skip-covered", *threshold, *rest]]
+        coverage = ["--cov", "--cov-report=term-missing:skip-covered", *threshold]
+        return [["-m", "pytest", *coverage, *parallel(rest), *rest]]
     if command == "pitfalls":
         return [["-m", "scripts.pitfalls", *rest]]
     if command == "bench":

@@ -1,23 +1,28 @@
 """Show each bad way to set up an async MongoDB client in tests: the pattern, what breaks, what the guard says, the fix.
 
-Runs the regression tests' scenarios the way they do; real drivers need no server unless MONGODB_URL names one.
+Runs the regression tests' scenarios the way they do, each a pytest session in a process of its own; real
+drivers talk to MONGODB_URL when it names a server, else to the in-process wire server of tests/support.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import queue
 import re
 import sys
 import tempfile
 import textwrap
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 from pathlib import Path
 
 from app.settings import redact_url
 from tests.pitfalls import runner
+from tests.pitfalls.forkserver import ForkServer
 from tests.pitfalls.runner import Backend, Cell, Kind, Run, Scenario
+from tests.support.wire_server import wire_server
 
 WIDTH = 100
 LABEL = 11  # the width of the left-hand column ("Pattern", "Motor", ...)
@@ -40,12 +45,20 @@ def cells(scenario: Scenario) -> dict[str, Cell]:
     return SHOWN
 
 
-def run_one(scenario: Scenario, cell: Cell) -> Run | str:
-    with tempfile.TemporaryDirectory(prefix="pitfalls-") as directory:
-        try:
-            return runner.run(scenario, cell, Path(directory))
-        except runner.InnerRunError as exc:
-            return str(exc)
+def run_one(scenario: Scenario, cell: Cell, server: str, forkservers: queue.Queue[ForkServer]) -> Run | str:
+    """One session, on whichever fork server is free (each runs one session at a time)."""
+    forkserver = forkservers.get()
+
+    def launch(directory: Path, args: Sequence[str], env: Mapping[str, str]) -> tuple[int, str]:
+        return forkserver.run(directory, args, env, runner.INNER_TIMEOUT_S)
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="pitfalls-") as directory:
+            return runner.run(scenario, cell, Path(directory), server, launch)
+    except runner.InnerRunError as exc:
+        return str(exc)
+    finally:
+        forkservers.put(forkserver)
 
 
 def what_happened(run: Run | str, scenario: Scenario) -> str:
@@ -95,14 +108,25 @@ def main(argv: Sequence[str]) -> int:
         parser.error(f"unknown pattern(s): {', '.join(sorted(unknown))}")
     chosen = [s for s in shown if not names or s.name in names]
 
-    server = runner.server_url()
-    where = redact_url(server) if server else f"{runner.UNREACHABLE_URL} (nothing listens there; no server needed)"
     jobs = [(s, label, cell) for s in chosen for label, cell in cells(s).items()]
-    print(f"Running {len(jobs)} pytest sessions; real drivers use {where}.", file=sys.stderr, flush=True)
-    # Half of each run waits on a timeout or on process start-up, so run more at once than there are cores.
-    with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
-        futures = {(s.name, label): pool.submit(run_one, s, cell) for s, label, cell in jobs}
-        results = {key: future.result() for key, future in futures.items()}
+    workers = os.cpu_count() or 1
+    results: dict[tuple[str, str], Run | str] = {}
+    with ExitStack() as stack:
+        server = runner.server_url() or stack.enter_context(wire_server())
+        where = redact_url(server) if runner.server_url() else "an in-process wire server (mongomock behind it)"
+        print(f"Running {len(jobs)} pytest sessions; real drivers use {where}.", file=sys.stderr, flush=True)
+        forkservers: queue.Queue[ForkServer] = queue.Queue()
+        for _ in range(workers):
+            forkserver = ForkServer(runner.ROOT)
+            stack.callback(forkserver.close)
+            forkservers.put(forkserver)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(run_one, s, cell, server, forkservers): (s.name, label) for s, label, cell in jobs}
+            for done, future in enumerate(as_completed(futures), start=1):
+                results[futures[future]] = run = future.result()
+                outcome = "could not run" if isinstance(run, str) else f"pytest exit {run.exit_code}"
+                name, label = futures[future]
+                print(f"  [{done:>2}/{len(jobs)}] {name} ({label}): {outcome}", file=sys.stderr, flush=True)
 
     print("Ways to break an async MongoDB client in tests, and how to fix them. See docs/loops-and-clients.md.")
     for number, scenario in enumerate(chosen, start=1):

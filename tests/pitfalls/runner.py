@@ -20,16 +20,6 @@ from typing import Protocol
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
-# Nothing listens on port 9 (discard), so connecting fails at once; the loop checks come before any I/O.
-UNREACHABLE_URL = "mongodb://127.0.0.1:9/"
-# Without a server each first use waits out server selection. PyMongo (and Motor, through it) re-checks a
-# server at most every 0.5 s, so a first use costs about that much; shorter timeouts would gain nothing.
-FAST_TIMEOUTS = {
-    "MONGODB_SERVER_SELECTION_TIMEOUT_MS": "300",
-    "MONGODB_TIMEOUT_MS": "300",
-    "MONGODB_CONNECT_TIMEOUT_MS": "300",
-    "READY_TIMEOUT_MS": "300",
-}
 INNER_TIMEOUT_S = 120
 REPORT = "pitfalls-report.json"
 # The plugins an inner run loads, by module (autoloading is off, so each run sees exactly these).
@@ -41,7 +31,8 @@ TESTCLIENT_WARNING = "ignore:Using `httpx` with `starlette.testclient` is deprec
 
 
 class Backend(StrEnum):
-    """What the inner run's client talks to: a real driver (no server needed), or mongomock in memory."""
+    """What the inner run's client talks to: a real driver (to a real server, or to the wire server in
+    tests/support/wire_server.py when none is configured), or mongomock in memory."""
 
     MOTOR = "motor"
     PYMONGO = "pymongo"
@@ -251,11 +242,6 @@ class Error:
             self.type == "builtins.RuntimeError" and "loop" in self.message
         )
 
-    @property
-    def is_unavailable(self) -> bool:
-        """The first use of a client with no server behind it: a driver timeout, or the 503 the app answers."""
-        return self.type == "pymongo.errors.ServerSelectionTimeoutError" or "503 Service Unavailable" in self.message
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -270,7 +256,7 @@ class Outcome:
 class Run:
     scenario: Scenario
     cell: Cell
-    server: str | None  # the real server's URL, or None when real drivers point at an unreachable address
+    server: str | None  # the URL the real drivers used; None in memory
     exit_code: int
     tests: Mapping[str, Outcome]
 
@@ -299,12 +285,12 @@ def launch_subprocess(directory: Path, args: Sequence[str], env: Mapping[str, st
 
 
 def server_url() -> str | None:
-    """The real server the suite runs against (MONGODB_URL), if any; None means real drivers get no server."""
+    """The real server the suite runs against (MONGODB_URL), if any; None: give the drivers the wire server."""
     url = os.environ.get("MONGODB_URL", "")
     return url if url and not url.startswith("mongomock://") else None
 
 
-def environment(cell: Cell, server: str | None, database: str, *, harness: bool = False) -> dict[str, str]:
+def environment(cell: Cell, server: str, database: str, *, harness: bool = False) -> dict[str, str]:
     env = {
         # Plugins are named on the command line instead: the run does not depend on what else is installed.
         "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
@@ -317,8 +303,7 @@ def environment(cell: Cell, server: str | None, database: str, *, harness: bool 
     }
     if cell.backend is Backend.IN_MEMORY:
         return env | {"MONGODB_URL": "mongomock://localhost", "MONGODB_DRIVER": "motor"}
-    env |= {"MONGODB_URL": server or UNREACHABLE_URL, "MONGODB_DRIVER": cell.backend.value}
-    return env if server else env | FAST_TIMEOUTS
+    return env | {"MONGODB_URL": server, "MONGODB_DRIVER": cell.backend.value}
 
 
 def ini_text(scenario: Scenario) -> str:
@@ -371,20 +356,20 @@ def read_report(path: Path) -> tuple[int, dict[str, Outcome]]:
     return int(data["exitstatus"]), tests
 
 
-def run(scenario: Scenario, cell: Cell, directory: Path, launch: Launch = launch_subprocess) -> Run:
-    """Run `scenario` in the empty `directory` with `cell`'s backend and guard."""
+def run(scenario: Scenario, cell: Cell, directory: Path, server: str, launch: Launch = launch_subprocess) -> Run:
+    """Run `scenario` in the empty `directory` with `cell`'s backend and guard; real drivers talk to `server`."""
     prepare(scenario, directory)
-    server = server_url() if cell.backend is not Backend.IN_MEMORY else None
+    server_used = server if cell.backend is not Backend.IN_MEMORY else None
     database = f"pitfalls_{uuid.uuid4().hex[:12]}"
     exit_code, output = launch(
         directory, pytest_args(scenario), environment(cell, server, database, harness=scenario.harness)
     )
-    if server:
-        _drop_database(server, database)
+    if server_used:
+        _drop_database(server_used, database)
     if not (directory / REPORT).exists():
         raise InnerRunError(f"{scenario.file} [{cell}] wrote no report (exit code {exit_code}):\n{output}")
     status, tests = read_report(directory / REPORT)
-    return Run(scenario=scenario, cell=cell, server=server, exit_code=status, tests=tests)
+    return Run(scenario=scenario, cell=cell, server=server_used, exit_code=status, tests=tests)
 
 
 def _drop_database(url: str, name: str) -> None:

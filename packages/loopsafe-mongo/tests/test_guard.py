@@ -6,6 +6,7 @@ The tests drive event loops by hand, because the guard is about what happens acr
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
 import threading
 from collections.abc import Awaitable, Coroutine, Generator, Iterator
@@ -78,12 +79,16 @@ class Ready:
 class FakeClient:
     def __init__(self) -> None:
         self.collection = FakeCollection()
+        self.flag = False
 
     def __getitem__(self, name: str) -> FakeCollection:
         return self.collection
 
     def start_session(self) -> FakeSession:
         return FakeSession()
+
+    def get_io_loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
 
 
 def make_client() -> Any:
@@ -346,3 +351,53 @@ async def test_tasks_of_the_bound_loop_share_the_client() -> None:
     results = await asyncio.gather(*(find_one(client) for _ in range(5)))
 
     assert results == [{"_id": 1}] * 5
+
+
+def test_setting_and_deleting_an_attribute_reach_the_wrapped_object() -> None:
+    client = make_client()
+
+    client.flag = True
+    assert object.__getattribute__(client, "_target").flag is True
+    del client.flag
+    assert not hasattr(object.__getattribute__(client, "_target"), "flag")
+
+
+def test_a_deep_copy_is_guarded_and_shares_the_binding() -> None:
+    client = make_client()
+    run_on_new_loop(find_one(client))
+
+    duplicate = copy.deepcopy(client)
+
+    assert issubclass(type(duplicate), Guarded)
+    with pytest.raises(LoopMismatchError):
+        run_on_new_loop(find_one(duplicate))
+
+
+def test_an_async_call_made_with_no_running_loop_on_a_bound_client_fails_at_once() -> None:
+    client = make_client()
+    run_on_new_loop(find_one(client))
+
+    with pytest.raises(LoopMismatchError, match="used now:   with no running event loop"):
+        client["things"].count()
+
+
+async def test_the_loop_a_driver_object_is_given_passes_through_on_its_own_loop() -> None:
+    loop = make_client().get_io_loop()
+
+    assert loop.time() > 0
+    assert not loop.create_future().done()
+
+
+def test_the_loop_a_driver_object_is_given_refuses_work_from_another_loop() -> None:
+    async def loop_of(client: Any) -> Any:
+        return client.get_io_loop()
+
+    client = make_client()
+    with asyncio.Runner() as first:
+        loop = first.run(loop_of(client))
+
+        async def schedule() -> None:
+            loop.create_future()
+
+        with pytest.raises(LoopMismatchError):
+            run_on_new_loop(schedule())

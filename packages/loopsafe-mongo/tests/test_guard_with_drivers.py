@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -170,3 +172,13 @@ def test_the_docs_pointer_is_configurable() -> None:
 
     with pytest.raises(LoopMismatchError, match=r"See https://wiki\.example/mongo-loops\.$"):
         asyncio.run(client["shop"]["items"].find_one({}))
+
+
+def test_the_command_the_message_points_to_prints_the_patterns_and_fixes() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "loopsafe_mongo"], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert "a client created at import time (a module global)     -> create it in the app's lifespan" in (
+        completed.stdout
+    )

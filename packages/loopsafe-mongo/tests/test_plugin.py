@@ -56,13 +56,9 @@ async def test_each_test_starts_with_an_empty_database(client):
     assert response.json() == {{"count": 0}}
 """
 
-ANYIO_INI = ["loopsafe_app = myapp:create_app"]
-ASYNCIO_SESSION_INI = [
-    "loopsafe_app = myapp:create_app",
-    "loopsafe_scope = session",
-    "asyncio_default_test_loop_scope = session",
-    "asyncio_default_fixture_loop_scope = session",
-]
+# pytest-asyncio is installed here: the inner projects set its option, so that its configure-time warning
+# about the option being unset is only met where a test asks for it.
+ANYIO_INI = ["loopsafe_app = myapp:create_app", "asyncio_default_fixture_loop_scope = function"]
 
 
 def make_project(pytester: pytest.Pytester, ini: list[str], *, marker: str = "anyio") -> None:
@@ -86,13 +82,15 @@ def test_anyio_tests_pass_in_both_scopes(pytester: pytest.Pytester, scope: str) 
 @pytest.mark.parametrize("scope", ["function", "session"])
 def test_pytest_asyncio_tests_pass_in_both_scopes_and_modes(pytester: pytest.Pytester, scope: str, mode: str) -> None:
     loop_scopes = [f"asyncio_default_test_loop_scope = {scope}", f"asyncio_default_fixture_loop_scope = {scope}"]
-    make_project(pytester, [*ANYIO_INI, f"asyncio_mode = {mode}", *loop_scopes], marker="asyncio")
+    make_project(
+        pytester, ["loopsafe_app = myapp:create_app", f"asyncio_mode = {mode}", *loop_scopes], marker="asyncio"
+    )
 
     run(pytester, f"--loopsafe-scope={scope}").assert_outcomes(passed=2)
 
 
 def test_pytest_asyncio_is_chosen_automatically_when_it_is_active(pytester: pytest.Pytester) -> None:
-    make_project(pytester, [*ANYIO_INI, "asyncio_default_fixture_loop_scope = function"], marker="asyncio")
+    make_project(pytester, ANYIO_INI, marker="asyncio")
 
     result = run(pytester)
 
@@ -101,7 +99,7 @@ def test_pytest_asyncio_is_chosen_automatically_when_it_is_active(pytester: pyte
 
 
 def test_a_session_lifespan_with_function_loops_fails_naming_the_settings(pytester: pytest.Pytester) -> None:
-    make_project(pytester, [*ANYIO_INI, "loopsafe_scope = session", "asyncio_default_fixture_loop_scope = function"])
+    make_project(pytester, [*ANYIO_INI, "loopsafe_scope = session"])
     pytester.makepyfile(test_items=TESTS.format(marker="asyncio"))
 
     result = run(pytester)
@@ -116,7 +114,7 @@ def test_a_session_lifespan_with_function_loops_fails_naming_the_settings(pytest
 
 
 def test_an_anyio_test_under_asyncio_fixtures_fails_naming_the_setting(pytester: pytest.Pytester) -> None:
-    make_project(pytester, [*ANYIO_INI, "loopsafe_async = asyncio", "asyncio_default_fixture_loop_scope = function"])
+    make_project(pytester, [*ANYIO_INI, "loopsafe_async = asyncio"])
 
     result = run(pytester)
 
@@ -125,7 +123,7 @@ def test_an_anyio_test_under_asyncio_fixtures_fails_naming_the_setting(pytester:
 
 
 def test_an_unmarked_test_under_asyncio_strict_mode_fails_naming_the_fix(pytester: pytest.Pytester) -> None:
-    make_project(pytester, [*ANYIO_INI, "loopsafe_async = asyncio", "asyncio_default_fixture_loop_scope = function"])
+    make_project(pytester, [*ANYIO_INI, "loopsafe_async = asyncio"])
     pytester.makepyfile(test_items="async def test_unmarked(db):\n    pass\n")
 
     result = run(pytester)
@@ -135,16 +133,17 @@ def test_an_unmarked_test_under_asyncio_strict_mode_fails_naming_the_fix(pyteste
 
 def test_pytest_asyncio_next_to_anyio_with_warnings_as_errors_does_not_crash(pytester: pytest.Pytester) -> None:
     # asyncio_default_fixture_loop_scope is unset: pytest-asyncio warns about it at configure time.
-    make_project(pytester, [*ANYIO_INI, "loopsafe_async = anyio"])
+    make_project(pytester, ["loopsafe_app = myapp:create_app", "loopsafe_async = anyio"])
 
-    result = run(pytester)
+    # In a process of its own: the warning filter the plugin adds must not reach this session's.
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
 
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.OK
 
 
 def test_an_app_fixture_in_conftest_overrides_the_ini_option(pytester: pytest.Pytester) -> None:
-    make_project(pytester, ["loopsafe_async = anyio"])
+    make_project(pytester, ["loopsafe_async = anyio", "asyncio_default_fixture_loop_scope = function"])
     pytester.makeconftest(
         "import pytest\nimport myapp\n\n@pytest.fixture(scope='session')\ndef app():\n    return myapp.create_app()\n"
     )
@@ -153,7 +152,7 @@ def test_an_app_fixture_in_conftest_overrides_the_ini_option(pytester: pytest.Py
 
 
 def test_no_app_configured_says_how_to_configure_one(pytester: pytest.Pytester) -> None:
-    make_project(pytester, ["loopsafe_async = anyio"])
+    make_project(pytester, ["loopsafe_async = anyio", "asyncio_default_fixture_loop_scope = function"])
 
     result = run(pytester)
 
@@ -188,7 +187,7 @@ def test_a_client_made_at_import_time_fails_where_it_is_made(pytester: pytest.Py
 
 
 def test_the_console_script_is_not_named_as_the_code_that_used_the_client(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\nloopsafe_async = anyio\n")
+    pytester.makeini("[pytest]\nloopsafe_async = anyio\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(
         test_misuse="""
         import asyncio
@@ -217,3 +216,67 @@ def test_the_console_script_is_not_named_as_the_code_that_used_the_client(pytest
     assert "LoopMismatchError" in result.stdout, result.stdout
     assert "at test_misuse.py:10 in test_uses_a_client_from_a_finished_loop (thread" in result.stdout, result.stdout
     assert "pytest:" not in textwrap.dedent(result.stdout).split("used now:")[1].splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("ini", "message"),
+    [
+        (["loopsafe_scope = module", "loopsafe_async = anyio"], "loopsafe_scope must be one of function, session*"),
+        (["loopsafe_async = trio"], "loopsafe_async must be one of auto, anyio, asyncio, not 'trio'"),
+        (["loopsafe_app = myapp.create_app", "loopsafe_async = anyio"], "loopsafe_app must look like `package*"),
+    ],
+)
+def test_a_bad_setting_is_a_usage_error_that_names_it(pytester: pytest.Pytester, ini: list[str], message: str) -> None:
+    make_project(pytester, [*ini, "asyncio_default_fixture_loop_scope = function"])
+
+    result = run(pytester)
+
+    pytest.LineMatcher(result.outlines + result.errlines).fnmatch_lines([f"*{message}*"])
+
+
+def test_asyncio_mode_without_pytest_asyncio_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    make_project(pytester, [*ANYIO_INI, "loopsafe_async = asyncio"])
+
+    result = run(pytester, "-p", "no:asyncio")
+
+    result.stderr.fnmatch_lines(["*loopsafe_async = asyncio needs pytest-asyncio installed and enabled*"])
+
+
+def test_loopsafe_app_may_name_an_app_object(pytester: pytest.Pytester) -> None:
+    make_project(
+        pytester,
+        ["loopsafe_app = myapp:app", "loopsafe_async = anyio", "asyncio_default_fixture_loop_scope = function"],
+    )
+    pytester.makepyfile(myapp=APP + "\n\napp = create_app()\n")
+
+    run(pytester).assert_outcomes(passed=2)
+
+
+def test_an_asyncio_test_under_anyio_fixtures_fails_naming_the_setting(pytester: pytest.Pytester) -> None:
+    make_project(pytester, [*ANYIO_INI, "loopsafe_async = anyio"], marker="asyncio")
+
+    result = run(pytester)
+
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*this test is not run by anyio*Fix: mark it `pytest.mark.anyio`*"])
+
+
+@pytest.mark.parametrize(("worker", "prefix"), [(None, "test_main_"), ("gw3", "test_gw3_")])
+def test_each_session_and_xdist_worker_gets_a_database_name_of_its_own(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, worker: str | None, prefix: str
+) -> None:
+    if worker:
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+    else:
+        monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    make_project(pytester, ANYIO_INI)
+    pytester.makepyfile(
+        test_name=f"""
+        import re
+
+        def test_name(database_name):
+            assert re.fullmatch("{prefix}[0-9a-f]{{12}}", database_name)
+        """
+    )
+
+    run(pytester, "test_name.py").assert_outcomes(passed=1)

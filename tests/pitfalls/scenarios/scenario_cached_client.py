@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from app.database import Client, Database, create_client
-from app.deps import get_db
+from app.deps import get_db, get_settings
 from app.main import create_app
 from app.settings import Settings
 
@@ -32,6 +32,8 @@ def get_cached_db() -> Database:
 
 app = create_app(settings)
 app.dependency_overrides[get_db] = get_cached_db
+# No lifespan runs for this app, so the settings the routes read come from here too.
+app.dependency_overrides[get_settings] = lambda: settings
 
 
 @pytest.fixture

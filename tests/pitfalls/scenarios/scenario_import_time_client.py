@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.database import create_client
-from app.deps import get_db
+from app.deps import get_db, get_settings
 from app.main import create_app
 from app.settings import Settings
 
@@ -21,6 +21,8 @@ settings = Settings()
 client = create_client(settings)  # the pitfall: made at import time, before any test loop exists
 app = create_app(settings)
 app.dependency_overrides[get_db] = lambda: client[settings.mongodb_db]
+# No lifespan runs for this app, so the settings the routes read come from here too.
+app.dependency_overrides[get_settings] = lambda: settings
 
 
 @pytest.fixture

@@ -71,12 +71,23 @@ def _short(path: str) -> str:
     return path
 
 
+def _is_test_runner(path: str) -> bool:
+    return any(f"{os.sep}{package}{os.sep}" in path for package in ("_pytest", "pluggy"))
+
+
 def _where(skip: frozenset[str]) -> str:
-    """The innermost frame of project code on the stack and, if another, the outermost: the test or task it serves."""
+    """The innermost frame of project code on the stack and, if another, the outermost: the test or task it serves.
+
+    The search stops at the test runner that called that code, so a pytest run inside a test (pytester)
+    names its own test, not the one that started it.
+    """
     project: list[FrameType] = []
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
-        if _is_project_code(frame.f_code.co_filename, skip):
+        path = frame.f_code.co_filename
+        if project and _is_test_runner(path):
+            break
+        if _is_project_code(path, skip):
             project.append(frame)
         frame = frame.f_back
     if not project:
@@ -262,7 +273,7 @@ class Guarded:
         if name == "get_io_loop":
             # Motor's GridFS bucket (and anything else built from a guarded handle) keeps the loop it is given
             # and schedules its work there: hand it a loop that checks who is scheduling.
-            return lambda: _CheckedLoop(value(), self._binding)
+            return lambda: _CheckedLoop(self._guard_call(value, closes=False)(), self._binding)
         if type(value).__module__.startswith(self._prefixes):
             return _proxy(value, self._binding, self._prefixes)
         if isinstance(name, str) and name.startswith("_") and ("close" in name or "cleanup" in name):

@@ -132,55 +132,60 @@ def _asyncio_test_loop_scope(item: pytest.Item) -> str | None:
     return str(scope or item.config.getini("asyncio_default_test_loop_scope"))
 
 
-def _fail(request: pytest.FixtureRequest, problem: str, fix: str) -> None:
-    pytest.fail(
-        f"{request.node.nodeid}: {problem} The app's MongoDB client is bound to the lifespan's loop and cannot be"
-        f" used from another one. Fix: {fix}",
-        pytrace=False,
-    )
+_LOOP_BOUND_FIXTURES = frozenset({"running_app", "db", "client"})
+_WHY = "The app's MongoDB client is bound to the lifespan's loop and cannot be used from another one."
 
 
-def check_loop(request: pytest.FixtureRequest, running: RunningApp, scope: Scope, plugin: AsyncPlugin) -> None:
-    """Fail at fixture time, naming the setting to change, when the test will not run on the lifespan's loop."""
-    item = request.node
-    if plugin == "asyncio":
-        if item.get_closest_marker("anyio") is not None:
-            _fail(
-                request,
-                "this test is run by anyio, but the harness runs its fixtures on pytest-asyncio.",
-                "set `loopsafe_async = anyio` in your pytest configuration, or mark the test for pytest-asyncio.",
-            )
-        test_scope = _asyncio_test_loop_scope(item)
-        if test_scope is None:
-            _fail(
-                request,
-                "this test is not run by pytest-asyncio (no asyncio marker), so it gets no event loop of the"
-                " harness's.",
-                "mark it `@pytest.mark.asyncio`, or set `asyncio_mode = auto` in your pytest configuration.",
-            )
-        elif test_scope != scope:
-            _fail(
-                request,
-                f"this test runs on pytest-asyncio's {test_scope}-scoped loop, the app lifespan on the {scope}-scoped"
-                " one.",
-                f"set `asyncio_default_test_loop_scope = {scope}` and `asyncio_default_fixture_loop_scope = {scope}`"
-                f" in your pytest configuration (and drop loop_scope={test_scope!r} from the test's asyncio marker),"
-                f" or run the harness with `--loopsafe-scope={test_scope}` if that is a scope it has.",
-            )
-        return
-    if "anyio_backend" not in request.fixturenames:
-        _fail(
-            request,
-            "this test is not run by anyio, but the harness runs its fixtures on anyio.",
-            "mark it `pytest.mark.anyio` (or set `anyio_mode = auto`), or set `loopsafe_async = asyncio` in your"
-            " pytest configuration to run the harness on pytest-asyncio.",
+def _wrong_runner(item: pytest.Item, scope: Scope, plugin: AsyncPlugin) -> str | None:
+    """Why `item` will not run on the lifespan's loop, and the setting that fixes it; None when it will."""
+    if plugin == "anyio":
+        if "anyio_backend" in getattr(item, "fixturenames", ()):
+            return None
+        return (
+            "this test is not run by anyio, but the harness runs its fixtures on anyio. Fix: mark it"
+            " `pytest.mark.anyio` (or set `anyio_mode = auto`), or set `loopsafe_async = asyncio` in your pytest"
+            " configuration to run the harness on pytest-asyncio."
         )
+    if item.get_closest_marker("anyio") is not None:
+        return (
+            "this test is run by anyio, but the harness runs its fixtures on pytest-asyncio. Fix: set"
+            " `loopsafe_async = anyio` in your pytest configuration, or mark the test for pytest-asyncio."
+        )
+    test_scope = _asyncio_test_loop_scope(item)
+    if test_scope is None:
+        return (
+            "this test is not run by pytest-asyncio (no asyncio marker), so it gets no event loop of the"
+            " harness's. Fix: mark it `@pytest.mark.asyncio`, or set `asyncio_mode = auto` in your pytest"
+            " configuration."
+        )
+    if test_scope != scope:
+        return (
+            f"this test runs on pytest-asyncio's {test_scope}-scoped loop, the app lifespan on the {scope}-scoped"
+            f" one. Fix: set `asyncio_default_test_loop_scope = {scope}` and `asyncio_default_fixture_loop_scope ="
+            f" {scope}` in your pytest configuration (and drop loop_scope={test_scope!r} from the test's asyncio"
+            f" marker), or run the harness with `--loopsafe-scope={test_scope}` if that is a scope it has."
+        )
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture runs: a test that uses the harness must run on the loop its lifespan runs on."""
+    if not _LOOP_BOUND_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return
+    problem = _wrong_runner(item, lifespan_scope(item.config), async_plugin(item.config))
+    if problem:
+        pytest.fail(f"{item.nodeid}: {problem} {_WHY}", pytrace=False)
+
+
+def check_same_loop(request: pytest.FixtureRequest, running: RunningApp, scope: Scope) -> None:
+    """The last line of defence, whatever the runner: the fixture must be on the lifespan's loop."""
     if asyncio.get_running_loop() is not running.loop:
-        _fail(
-            request,
-            f"this fixture runs on another event loop than the {scope}-scoped app lifespan.",
-            "keep the `anyio_backend` fixture session-scoped (the harness defines it so), and do not mix in tests"
-            " run by another async plugin.",
+        pytest.fail(
+            f"{request.node.nodeid}: this fixture runs on another event loop than the {scope}-scoped app lifespan."
+            f" {_WHY} Fix: keep the `anyio_backend` fixture session-scoped (the harness defines it so), and run"
+            " the test and the harness's fixtures with one async plugin.",
+            pytrace=False,
         )
 
 
@@ -222,7 +227,7 @@ def _fixtures(scope: Scope, plugin: AsyncPlugin) -> ModuleType:
         running_app: RunningApp, clean_database: CleanDatabase, request: pytest.FixtureRequest
     ) -> AsyncIterator[Any]:
         """The very database handle the running app uses: await queries on it between requests."""
-        check_loop(request, running_app, scope, plugin)
+        check_same_loop(request, running_app, scope)
         key = request.config.getini("loopsafe_state_key")
         if key not in running_app.state:
             raise pytest.UsageError(
