@@ -53,6 +53,7 @@ class _Store:
             "findandmodify": self.find_and_modify,
             "createindexes": self.create_indexes,
             "listcollections": self.list_collections,
+            "listindexes": self.list_indexes,
             "drop": lambda db, cmd: db.drop_collection(cmd["drop"]) or {},
             "dropdatabase": lambda db, cmd: self.client.drop_database(db.name) or {},
         }
@@ -153,6 +154,16 @@ class _Store:
             options = {key: value for key, value in spec.items() if key not in {"key", "v"}}
             collection.create_index(list(spec["key"].items()), **options)
         return {"numIndexesAfter": len(collection.index_information())}
+
+    def list_indexes(self, db: Any, cmd: Document) -> Document:
+        name = cmd["listIndexes"]
+        if name not in db.list_collection_names():
+            return self._cursor(db, name, [])
+        specs = [
+            {"v": 2, "name": index, "key": dict(info.pop("key")), **{k: v for k, v in info.items() if k != "v"}}
+            for index, info in db[name].index_information().items()
+        ]
+        return self._cursor(db, name, specs)
 
     def list_collections(self, db: Any, cmd: Document) -> Document:
         names = db.list_collection_names(filter=cmd.get("filter"))
