@@ -1,0 +1,120 @@
+"""Every command the docs show (the ```sh blocks of README.md, docs/ and the package and tool READMEs) names
+things that exist: dev.py commands and benchmarks, ferretdb.sh verbs, files, ports the compose file
+publishes, package paths and extras. A command of a new kind fails here until a check for it is added.
+
+CI runs the commands themselves (.ci/run); this test catches a doc that drifts from the code in between.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from scripts import dev
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = sorted(
+    [
+        ROOT / "README.md",
+        *(ROOT / "docs").glob("*.md"),
+        *(ROOT / "packages").glob("*/README.md"),
+        ROOT / "tools" / "ferretdb" / "README.md",
+    ]
+)
+_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
+_ENV = re.compile(r"^[A-Z_]+=(\"[^\"]*\"|\$\([^)]*\)|\S*)\s+")
+
+
+def documented_commands() -> list[tuple[str, str]]:
+    """(where, command) for each command line of each ```sh block, comments dropped."""
+    found = []
+    for path in DOCS:
+        for block in _BLOCK.findall(path.read_text()):
+            for line in block.splitlines():
+                command = line.split("  #", 1)[0].strip()
+                if command and not command.startswith("#"):
+                    found.append((str(path.relative_to(ROOT)), command))
+    return found
+
+
+def _published_ports() -> set[str]:
+    return set(re.findall(r"127\.0\.0\.1:(\d+):\d+", (ROOT / "docker-compose.yml").read_text()))
+
+
+def check_url(url: str) -> None:
+    if url == "$(scripts/ferretdb.sh url)":
+        check_command("scripts/ferretdb.sh url")
+        return
+    port = re.search(r"@?127\.0\.0\.1:(\d+)", url)
+    assert port, f"a server URL in the docs must be ferretdb.sh's or the compose file's: {url}"
+    assert port[1] in _published_ports(), f"nothing in docker-compose.yml publishes port {port[1]}: {url}"
+
+
+def check_dev(args: list[str]) -> None:
+    commands = {"serve", "test", "check", "pitfalls", "bench"}
+    assert args[:1] in ([name] for name in commands), f"dev.py has no command {args[:1]}"
+    if args[0] == "bench":
+        assert args[1:2] in ([name] for name in dev.BENCHMARKS), (
+            f"no benchmark {args[1:2]}: bench/ has {dev.BENCHMARKS}"
+        )
+
+
+def check_ferretdb(args: list[str]) -> None:
+    verbs = set(re.findall(r"^(\w+)\) cmd_", (ROOT / "scripts" / "ferretdb.sh").read_text(), re.MULTILINE))
+    assert args[:1] in ([verb] for verb in verbs), f"ferretdb.sh has no verb {args[:1]}; it has {sorted(verbs)}"
+
+
+def check_pip_install(args: list[str]) -> None:
+    spec = args[-1]
+    directory = re.search(r"#subdirectory=(\S+)", spec)
+    path = ROOT / (directory[1] if directory else spec.split("[", 1)[0])
+    pyproject = tomllib.loads((path / "pyproject.toml").read_text())
+    extras = re.findall(r"\[(\w+)\]", spec.split("@", 1)[0])
+    for extra in extras:
+        assert extra in pyproject["project"]["optional-dependencies"], f"{path.name} has no extra [{extra}]"
+
+
+CHECKS: dict[str, Callable[[list[str]], None]] = {
+    "python3 scripts/dev.py": check_dev,
+    "scripts/ferretdb.sh": check_ferretdb,
+    "pip install": check_pip_install,
+    "docker compose": lambda args: None,  # the file is validated by the compose loader in CI
+    "cp": lambda args: None,  # the source is checked below, as a path
+}
+
+
+def check_command(command: str) -> None:
+    while match := _ENV.match(command):
+        name, value = match[0].split("=", 1)
+        if name == "MONGODB_URL":
+            check_url(value.strip().strip('"'))
+        command = command[match.end() :]
+    if command.startswith("export MONGODB_URL="):
+        check_url(command.split("=", 1)[1].strip('"'))
+        return
+    for prefix, check in CHECKS.items():
+        if command == prefix or command.startswith(prefix + " "):
+            args = shlex.split(command[len(prefix) :])
+            for arg in args:
+                if prefix == "cp" and not arg.startswith("-"):
+                    assert (ROOT / arg).exists() or arg == ".env", f"no such file: {arg}"
+            check(args)
+            return
+    pytest.fail(f"no check for this kind of documented command yet: {command!r}")
+
+
+@pytest.mark.parametrize(("where", "command"), documented_commands(), ids=lambda value: value)
+def test_documented_command_names_things_that_exist(where: str, command: str) -> None:
+    check_command(command)
+
+
+def test_the_docs_show_commands() -> None:
+    # Guards the extraction itself: the Quickstart's two commands must be among what is checked.
+    commands = {command for _, command in documented_commands()}
+
+    assert {"python3 scripts/dev.py serve", "python3 scripts/dev.py test"} <= commands
