@@ -1,0 +1,1 @@
+"""Developer commands: dev.py (the entry point), the pitfalls demo, helper shell scripts."""
