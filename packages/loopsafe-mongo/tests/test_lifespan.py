@@ -83,3 +83,25 @@ async def test_an_app_that_ends_its_lifespan_without_replying_gives_lifespan_err
     with pytest.raises(LifespanError, match="without replying"):
         async with run_lifespan(app):
             pytest.fail("the block must not run when startup fails")
+
+
+async def test_a_shutdown_that_never_finishes_fails_with_a_message_instead_of_hanging() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await asyncio.Event().wait()  # shutdown hangs, as a client that never closes would
+
+    with pytest.raises(LifespanError, match=r"^lifespan.shutdown did not complete within 0.2 s"):
+        async with run_lifespan(app, timeout_s=0.2):
+            pass
+
+
+async def test_a_startup_that_never_finishes_fails_with_a_message_instead_of_hanging() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await asyncio.Event().wait()
+
+    with pytest.raises(LifespanError, match=r"^lifespan.startup did not complete within 0.2 s"):
+        async with run_lifespan(app, timeout_s=0.2):
+            pytest.fail("the block must not run when startup does not finish")

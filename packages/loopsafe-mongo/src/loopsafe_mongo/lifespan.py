@@ -48,11 +48,17 @@ def _with_state(app: ASGIApp, state: MutableMapping[str, Any]) -> ASGIApp:
     return app_with_state
 
 
+# Long enough for any real startup or shutdown (connecting, closing pools); short enough that a hung one
+# fails the test with a message instead of stalling the suite.
+DEFAULT_TIMEOUT_S = 60.0
+
+
 @asynccontextmanager
-async def run_lifespan(app: ASGIApp) -> AsyncIterator[RunningApp]:
+async def run_lifespan(app: ASGIApp, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> AsyncIterator[RunningApp]:
     """Start the app's lifespan on the running loop, yield it running, and shut it down on exit.
 
-    The app's own exception is re-raised if startup fails, so a test sees the real cause.
+    The app's own exception is re-raised if startup fails, so a test sees the real cause. Startup and
+    shutdown each get `timeout_s`; past it, LifespanError says which one did not finish.
     """
     state: dict[str, Any] = {}
     scope: Scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
@@ -73,10 +79,17 @@ async def run_lifespan(app: ASGIApp) -> AsyncIterator[RunningApp]:
 
     async def exchange(message_type: str) -> None:
         await to_app.send({"type": message_type})
-        try:
-            reply = await from_app.receive()
-        except anyio.EndOfStream:
-            reply = {"type": f"{message_type}.failed", "message": "the app ended its lifespan without replying"}
+        reply: Message | None = None
+        with anyio.move_on_after(timeout_s):
+            try:
+                reply = await from_app.receive()
+            except anyio.EndOfStream:
+                reply = {"type": f"{message_type}.failed", "message": "the app ended its lifespan without replying"}
+        if reply is None:
+            raise LifespanError(
+                f"{message_type} did not complete within {timeout_s:g} s: the app's lifespan is stuck"
+                " (a client that does not close, a task that ignores cancellation?)"
+            )
         if reply["type"] != f"{message_type}.complete":
             await finished.wait()
             if failure:
@@ -96,4 +109,5 @@ async def run_lifespan(app: ASGIApp) -> AsyncIterator[RunningApp]:
         finally:
             if not task.done():
                 task.cancel()
-            await asyncio.wait([task])
+            # Bounded too: a lifespan stuck where cancellation cannot reach (a worker thread) is left behind.
+            await asyncio.wait([task], timeout=timeout_s)
