@@ -191,15 +191,20 @@ def create_client(settings: Settings) -> Client:
     return cast(Client, client)
 
 
-async def close_client(client: Client) -> None:
-    """Close a client from `create_client`, whichever driver made it."""
+async def close_client(client: Client, *, may_block: bool = True) -> None:
+    """Close a client from `create_client`, whichever driver made it.
+
+    `may_block=False` is for the in-memory backend, whose close() has nothing to wait for.
+    """
     # PyMongo async's close() is a coroutine, awaited on the client's loop. Motor's is a blocking call
     # that can take seconds when connections are broken (measured: 10 s after a cut), so it runs on a
-    # worker thread, off the loop.
+    # worker thread, off the loop; in memory that hop would be the slowest part of a test's lifespan.
     if inspect.iscoroutinefunction(client.close):
         await client.close()
-        return
-    await anyio.to_thread.run_sync(client.close)
+    elif may_block:
+        await anyio.to_thread.run_sync(client.close)
+    else:
+        client.close()
 
 
 @asynccontextmanager
@@ -209,4 +214,4 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
     try:
         yield client[settings.mongodb_db]
     finally:
-        await close_client(client)
+        await close_client(client, may_block=not settings.in_memory)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import inspect
 import os
 import sys
@@ -52,7 +53,9 @@ class ClientCreatedOffLoopError(LoopMismatchError):
     """In strict mode: a client was created with no running event loop (at import time, in a sync fixture)."""
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_project_code(path: str, skip: frozenset[str]) -> bool:
+    """Cached per file: it runs for every frame of every stack the guard describes."""
     # "<frozen importlib...>", "<string>" and the like are the interpreter's own.
     if path.startswith("<"):
         return False
@@ -75,29 +78,39 @@ def _is_test_runner(path: str) -> bool:
     return any(f"{os.sep}{package}{os.sep}" in path for package in ("_pytest", "pluggy"))
 
 
-def _where(skip: frozenset[str]) -> str:
+Stack = tuple[tuple[str, int, str], ...]  # (file, line, function) from the innermost frame out
+
+
+def _stack() -> Stack:
+    """The calling stack as plain data: cheap to take, and it keeps no frame alive."""
+    frames = []
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        frames.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+        frame = frame.f_back
+    return tuple(frames)
+
+
+def _describe(stack: Stack, skip: frozenset[str]) -> str:
     """The innermost frame of project code on the stack and, if another, the outermost: the test or task it serves.
 
     The search stops at the test runner that called that code, so a pytest run inside a test (pytester)
     names its own test, not the one that started it.
     """
-    project: list[FrameType] = []
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        path = frame.f_code.co_filename
-        if project and _is_test_runner(path):
+    project: list[tuple[str, int, str]] = []
+    for entry in stack:
+        if project and _is_test_runner(entry[0]):
             break
-        if _is_project_code(path, skip):
-            project.append(frame)
-        frame = frame.f_back
+        if _is_project_code(entry[0], skip):
+            project.append(entry)
     if not project:
         return "<unknown>"
-    inner, outer = _describe_frame(project[0]), _describe_frame(project[-1])
+    inner, outer = (f"{_short(path)}:{line} in {name}" for path, line, name in (project[0], project[-1]))
     return inner if inner == outer else f"{inner}, called from {outer}"
 
 
-def _describe_frame(frame: FrameType) -> str:
-    return f"{_short(frame.f_code.co_filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
+def _where(skip: frozenset[str]) -> str:
+    return _describe(_stack(), skip)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -133,14 +146,26 @@ class Binding:
     """Which loop one client belongs to, and where it came from. Shared by every proxy of that client."""
 
     client: object
-    created_at: str
+    created_stack: Stack
     created_thread: str
     skip: frozenset[str]
     docs: str
     loop: asyncio.AbstractEventLoop | None = None
-    bound_at: str = ""
+    # None: bound when created, on the running loop; else the stack of the first use, which bound it.
+    bound_stack: Stack | None = None
     bound_thread: str = ""
     closed: bool = field(default=False)
+
+    # Stacks are kept as data and described only for a message: a client is made for every test.
+    @property
+    def created_at(self) -> str:
+        return _describe(self.created_stack, self.skip)
+
+    @property
+    def bound_at(self) -> str:
+        if self.bound_stack is None:
+            return "its creation"
+        return f"its first use, at {_describe(self.bound_stack, self.skip)}"
 
     def check(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bind to `loop` on first use, as the drivers do; afterwards raise on any other loop."""
@@ -148,7 +173,7 @@ class Binding:
             return
         if self.loop is None:
             self.loop = loop
-            self.bound_at = f"its first use, at {_where(self.skip)}"
+            self.bound_stack = _stack()
             self.bound_thread = threading.current_thread().name
             return
         raise LoopMismatchError(self.mismatch_message(loop))
@@ -415,19 +440,13 @@ def guard(
     with no running loop, so an import-time client fails where it is made, even if only one test uses it.
     """
     skip = frozenset(os.path.normcase(os.path.normpath(os.path.abspath(path))) for path in skip)
-    binding = Binding(
-        client=client,
-        created_at=_where(skip),
-        created_thread=threading.current_thread().name,
-        skip=skip,
-        docs=docs,
-    )
+    thread = threading.current_thread().name
+    binding = Binding(client=client, created_stack=_stack(), created_thread=thread, skip=skip, docs=docs)
     loop = _running_loop()
     if loop is None:
         if _strict_from_env() if strict is None else strict:
             raise ClientCreatedOffLoopError(binding.off_loop_message())
     else:
         # Created on a running loop, so that loop is the only one it can be meant for.
-        binding.check(loop)
-        binding.bound_at = "its creation"
+        binding.loop, binding.bound_thread = loop, thread
     return _proxy(client, binding, prefixes)
