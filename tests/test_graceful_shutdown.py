@@ -26,9 +26,9 @@ async def test_shutdown_lets_in_flight_requests_finish_before_closing_the_client
     arrived, release = anyio.Event(), anyio.Event()
     real_close = app.database.close_client
 
-    async def recording_close(client: Client) -> None:
+    async def recording_close(client: Client, *, may_block: bool = True) -> None:
         events.append("client closed")
-        await real_close(client)
+        await real_close(client, may_block=may_block)
 
     async def held_items(db: DatabaseDep) -> ItemRepository:
         # Holds the request inside the app until the test lets it go.
