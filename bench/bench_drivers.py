@@ -61,6 +61,7 @@ from app.main import create_app
 from app.models import ItemCreate
 from app.repository import COLLECTION, DuplicateNameError, ItemRepository, encode_cursor
 from app.settings import Driver, Settings
+from bench.common import add_common_options, finite_median, ratio, retry_while_unavailable, spread
 
 OPERATIONS = ("get", "page", "create")
 CONCURRENCY = (1, 32)
@@ -68,7 +69,6 @@ PAGE_SIZE = 20
 SEED_ITEMS = 400
 SMOKE_SEED_ITEMS = 2 * PAGE_SIZE
 NOISE_LIMIT = 0.20
-CLEANUP_ATTEMPTS = 5
 NEW_TAG = "created-by-bench"  # marks the items `create` adds, to delete them after each slice
 
 Operation = Callable[[int], Awaitable[object]]
@@ -111,21 +111,8 @@ class Target:
         sample = await throughput(self.operation(name), concurrency, duration_s)
         if name == "create":
             # Pages cost more as the collection grows (FerretDB 1.x scans it for a sorted find).
-            await retry_unavailable(lambda: self.db[COLLECTION].delete_many({"tags": NEW_TAG}))
+            await retry_while_unavailable(lambda: self.db[COLLECTION].delete_many({"tags": NEW_TAG}))
         return sample
-
-
-async def retry_unavailable(action: Callable[[], Awaitable[object]]) -> None:
-    """Untimed housekeeping must happen, or the next measurement sees other data: retry it while slow."""
-    for attempt in range(1, CLEANUP_ATTEMPTS + 1):
-        try:
-            await action()
-        except PyMongoError as exc:
-            if not is_unavailable(exc) or attempt == CLEANUP_ATTEMPTS:
-                raise
-            await anyio.sleep(0.5 * attempt)
-        else:
-            return
 
 
 async def seed(target: Target) -> None:
@@ -140,7 +127,7 @@ async def seed(target: Target) -> None:
     async def worker() -> None:
         for k in numbers:
             data = ItemCreate(name=f"seed-{k}", tags=["bench"], quantity=k)
-            await retry_unavailable(functools.partial(create, data))
+            await retry_while_unavailable(functools.partial(create, data))
 
     async with anyio.create_task_group() as group:
         for _ in range(16):
@@ -218,24 +205,6 @@ async def measure(
     return results, rounds
 
 
-def spread(values: list[float]) -> float:
-    """Interquartile range over median, of the finite values (0 when fewer than 2: nothing to compare)."""
-    finite = [v for v in values if math.isfinite(v)]
-    if len(finite) < 2:
-        return 0.0
-    q1, median, q3 = statistics.quantiles(finite, n=4, method="inclusive")
-    return (q3 - q1) / median if median else math.inf
-
-
-def finite_median(values: list[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return statistics.median(finite) if finite else math.nan
-
-
-def ratio(a: float, b: float) -> float:
-    return a / b if b and math.isfinite(a) and math.isfinite(b) else math.nan
-
-
 def report(results: dict[Key, dict[Driver, list[Sample]]], rounds: int, noise_limit: float) -> None:
     print(f"\n{rounds} rounds; every figure is a median over the rounds")
     print(
@@ -299,18 +268,7 @@ async def main() -> None:
     parser.add_argument("--slice-s", type=float, default=0.25, help="one measurement, seconds (default 0.25)")
     parser.add_argument("--min-rounds", type=int, default=3, help="rounds at least (default 3)")
     parser.add_argument("--max-rounds", type=int, default=30, help="rounds at most (default 30)")
-    parser.add_argument(
-        "--noise-limit",
-        type=float,
-        default=NOISE_LIMIT,
-        help=f"flag a ratio whose spread over the rounds is above this (default {NOISE_LIMIT})",
-    )
-    parser.add_argument(
-        "--smoke",
-        action="store_true",
-        default=os.environ.get("BENCH_SMOKE") == "1",
-        help="run every path once in a few seconds, for CI; fails only on an error (also BENCH_SMOKE=1)",
-    )
+    add_common_options(parser, noise_limit=NOISE_LIMIT, noisy="a ratio")
     args = parser.parse_args()
     seed_items = SEED_ITEMS
     if args.smoke:
@@ -340,7 +298,7 @@ async def main() -> None:
             running = await stack.enter_async_context(run_lifespan(app))
             db: Database = running.state["db"]
             if not settings.in_memory:
-                stack.push_async_callback(retry_unavailable, functools.partial(db.command, "dropDatabase"))
+                stack.push_async_callback(retry_while_unavailable, functools.partial(db.command, "dropDatabase"))
             target = Target(driver, db, ItemRepository(db), seed_items=seed_items)
             await seed(target)
             targets.append(target)

@@ -53,50 +53,26 @@ import statistics
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
 from loopsafe_mongo import RunningApp, run_lifespan
 
-from app.database import Client, Database, close_client, create_client, is_unavailable
+from app.database import Client, Database, close_client, create_client
 from app.main import create_app
 from app.repository import ensure_indexes
 from app.settings import Driver, Settings
+from bench.common import DatabaseUnavailableError, add_common_options, is_timeout, retry_while_unavailable
 
 ITEMS_PER_TEST = 3
 WARMUP_TESTS = 3
 NOISE_LIMIT = 0.5
-RECOVERY_ATTEMPTS = 5
 
 
 class IsolationBrokenError(RuntimeError):
     """A simulated test saw data another test left behind: the strategy under test does not isolate."""
-
-
-class DatabaseUnavailableError(RuntimeError):
-    """The app answered 503: the database timed out or was unreachable during a simulated test."""
-
-
-def is_timeout(exc: BaseException) -> bool:
-    """A database timeout or lost connection, alone or as every leaf of an ExceptionGroup (task groups)."""
-    if isinstance(exc, BaseExceptionGroup):
-        return all(is_timeout(inner) for inner in exc.exceptions)
-    return isinstance(exc, DatabaseUnavailableError) or is_unavailable(exc)
-
-
-async def retry_timeouts(action: Callable[[], Awaitable[object]]) -> None:
-    """Untimed housekeeping must happen, or the next test sees other data: retry it while the database is slow."""
-    for attempt in range(1, RECOVERY_ATTEMPTS + 1):
-        try:
-            await action()
-        except Exception as exc:
-            if not is_timeout(exc) or attempt == RECOVERY_ATTEMPTS:
-                raise
-            await asyncio.sleep(0.5 * attempt)
-        else:
-            return
 
 
 @dataclass(frozen=True)
@@ -206,7 +182,7 @@ class SessionStrategy(Strategy):
             try:
                 yield
             finally:
-                await retry_timeouts(functools.partial(drop_collections, self.db))
+                await retry_while_unavailable(functools.partial(drop_collections, self.db))
 
     async def recover(self) -> None:
         """Empty the shared database and make sure its indexes exist, whatever step the test stopped at."""
@@ -216,7 +192,7 @@ class SessionStrategy(Strategy):
                 await self.db[name].delete_many({})
             await ensure_indexes(self.db)
 
-        await retry_timeouts(clean)
+        await retry_while_unavailable(clean)
 
 
 class SessionDeleteMany(SessionStrategy):
@@ -339,7 +315,7 @@ async def drop_created_databases(settings: Settings) -> None:
     client = create_client(settings)
     try:
         for name in CREATED_DBS:
-            await retry_timeouts(functools.partial(client[name].command, "dropDatabase"))
+            await retry_while_unavailable(functools.partial(client[name].command, "dropDatabase"))
     finally:
         await close_client(client)
     CREATED_DBS.clear()
@@ -430,19 +406,7 @@ async def main() -> None:
     parser.add_argument("--budget-s", type=float, default=12.0, help="measuring time per driver (default 12)")
     parser.add_argument("--min-rounds", type=int, default=10, help="tests per strategy at least (default 10)")
     parser.add_argument("--max-rounds", type=int, default=150, help="tests per strategy at most (default 150)")
-    parser.add_argument(
-        "--noise-limit",
-        type=float,
-        default=NOISE_LIMIT,
-        help=f"flag a strategy whose per-test times spread more than this (default {NOISE_LIMIT})",
-    )
-    parser.add_argument(
-        "--smoke",
-        action="store_true",
-        default=os.environ.get("BENCH_SMOKE") == "1",
-        help="run every strategy twice per driver in a few seconds, for CI; fails only on an error"
-        " (also BENCH_SMOKE=1)",
-    )
+    add_common_options(parser, noise_limit=NOISE_LIMIT, noisy="a strategy's per-test times")
     args = parser.parse_args()
     warmup_tests = WARMUP_TESTS
     if args.smoke:

@@ -61,7 +61,6 @@ import resource
 import shlex
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,6 +70,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
+
+from bench.common import add_common_options, finite_median, ratio, spread
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATIONS = ("get", "page")
@@ -596,24 +597,6 @@ def raw_run(worker: Worker, op: str, concurrency: int, duration_s: float) -> Run
     return Run(ok, timeouts, elapsed, after - before)
 
 
-def spread(values: list[float]) -> float:
-    """Interquartile range over median, of the finite values (0 when fewer than 2: nothing to compare)."""
-    finite = [v for v in values if math.isfinite(v)]
-    if len(finite) < 2:
-        return 0.0
-    q1, median, q3 = statistics.quantiles(finite, n=4, method="inclusive")
-    return (q3 - q1) / median if median else math.inf
-
-
-def finite_median(values: list[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return statistics.median(finite) if finite else math.nan
-
-
-def ratio(a: float, b: float) -> float:
-    return a / b if b and math.isfinite(a) and math.isfinite(b) else math.nan
-
-
 def load_average() -> str:
     return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -704,18 +687,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--drivers", default=",".join(DRIVERS), help="comma-separated (default motor,pymongo)")
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto", help="auto: wrk if found")
     parser.add_argument("--uvicorn-args", default="", help="more uvicorn options, e.g. --uvicorn-args=--no-access-log")
-    parser.add_argument(
-        "--noise-limit",
-        type=float,
-        default=NOISE_LIMIT,
-        help=f"flag a ratio whose spread over the rounds is above this (default {NOISE_LIMIT})",
-    )
-    parser.add_argument(
-        "--smoke",
-        action="store_true",
-        default=os.environ.get("BENCH_SMOKE") == "1",
-        help="run every path once in a few seconds, for CI; fails only on an error (also BENCH_SMOKE=1)",
-    )
+    add_common_options(parser, noise_limit=NOISE_LIMIT, noisy="a ratio")
     parser.add_argument("--worker", choices=("raw", "http"), help=argparse.SUPPRESS)
     parser.add_argument("--driver", default="motor", help=argparse.SUPPRESS)
     args = parser.parse_args()
