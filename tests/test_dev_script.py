@@ -16,7 +16,7 @@ from scripts import dev
         ["tests/test_health.py::test_liveness_never_touches_the_database"],
         ["--lf"],
     ],
-    ids=lambda args: " ".join(args),
+    ids=" ".join,
 )
 def test_a_selection_of_tests_does_not_enforce_the_coverage_threshold(args: list[str]) -> None:
     [command] = dev.python_commands("test", args)
