@@ -6,14 +6,13 @@ Each write is one atomic database operation: uniqueness comes from a unique inde
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import functools
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar
-
-import anyio
 
 from app.database import Database, DriverError, ObjectId, ReturnDocument, is_duplicate_key
 from app.idempotency import IdempotencyKey
@@ -96,9 +95,16 @@ def _within_deadline(
             return await method(self, *args, **kwargs)
         # Cancelling drops an operation still queued for a Motor thread; one already running goes on
         # until the driver's own timeout, off the loop, and its result is discarded.
-        with anyio.move_on_after(self.deadline_s):
-            return await method(self, *args, **kwargs)
-        raise DeadlineExceededError(f"the database did not answer within {self.deadline_s} s")
+        # asyncio.timeout, not anyio's scopes: it cancels once, where anyio cancels again at every turn of
+        # the loop until the task leaves the scope. On Python 3.11, PyMongo async waits on its topology and
+        # pool conditions through asyncio.wait_for, which runs the wait in a task of its own; cancelled a
+        # second time while that task re-acquires the lock, wait_for returns without it, and the task then
+        # takes the lock and ends holding it: every later operation waits on it for ever.
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                return await method(self, *args, **kwargs)
+        except TimeoutError:
+            raise DeadlineExceededError(f"the database did not answer within {self.deadline_s} s") from None
 
     return bounded
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
-import anyio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -29,7 +29,9 @@ async def live() -> Health:
 async def ready(db: DatabaseDep, settings: SettingsDep, indexes: IndexGateDep) -> Health | JSONResponse:
     """200 when the database answers a ping and the indexes exist, so the service can take writes."""
     try:
-        with anyio.fail_after(settings.ready_timeout_ms / 1000):
+        # asyncio.timeout cancels once; anyio's scopes cancel again and again, which can leave PyMongo
+        # async's topology lock held for ever on Python 3.11 (see app.repository._within_deadline).
+        async with asyncio.timeout(settings.ready_timeout_ms / 1000):
             await db.command("ping")
     except (TimeoutError, DriverError):
         return problem(
