@@ -29,7 +29,7 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert body["type"] == "about:blank"
     assert isinstance(body["title"], str)
     assert body["title"]
-    assert set(body) <= {"type", "title", "status", "detail", "errors"}, body
+    assert set(body) <= {"type", "title", "status", "detail", "errors", "errors_omitted"}, body
     Problem.model_validate(body)
     return body
 
