@@ -15,62 +15,26 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
-import socket
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 import httpx
-from anyio.abc import Process
 from loopsafe_mongo import run_lifespan
 
 from app.main import create_app
 from app.settings import Driver, Settings
-
-ROOT = Path(__file__).resolve().parents[1]
-FERRETDB_BIN = Path(os.environ.get("FERRETDB_BIN", ROOT / ".cache" / "ferretdb" / "bin" / "ferretdb"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@asynccontextmanager
-async def ferretdb(data_dir: Path) -> AsyncIterator[tuple[Process, int]]:
-    """A FerretDB process on a free loopback port; continued and stopped on exit, frozen or not."""
-    port = _free_port()
-    command = [str(FERRETDB_BIN), "-listen", f"127.0.0.1:{port}", "-data", str(data_dir)]
-    process = await anyio.open_process(command)
-    try:
-        with anyio.fail_after(30):
-            while True:
-                try:
-                    await (await anyio.connect_tcp("127.0.0.1", port)).aclose()
-                    break
-                except OSError:
-                    await anyio.sleep(0.02)
-        yield process, port
-    finally:
-        process.send_signal(signal.SIGCONT)
-        process.terminate()
-        await process.wait()
-        await process.aclose()
+from tests.support.servers import FERRETDB_BIN, ferretdb_server
 
 
 async def measure(driver: Driver, budget_ms: int, requests: int, data_dir: Path) -> list[float]:
     """Seconds each of `requests` concurrent reads took to answer while the server was frozen."""
-    async with ferretdb(data_dir) as (process, port):
+    async with ferretdb_server(data_dir) as server:
         settings = Settings(
-            mongodb_url=f"mongodb://127.0.0.1:{port}/",
+            mongodb_url=server.url,
             mongodb_driver=driver,
             mongodb_db="latency",
             mongodb_timeout_ms=budget_ms,
@@ -84,7 +48,7 @@ async def measure(driver: Driver, budget_ms: int, requests: int, data_dir: Path)
         ):
             created = await http.post("/items", json={"name": "steady"})
             path = f"/items/{created.json()['id']}"
-            process.send_signal(signal.SIGSTOP)
+            server.freeze()
             times: list[float] = []
             statuses: set[int] = set()
 
@@ -98,7 +62,7 @@ async def measure(driver: Driver, budget_ms: int, requests: int, data_dir: Path)
                 async with anyio.create_task_group() as tasks:
                     for _ in range(requests):
                         tasks.start_soon(one)
-            process.send_signal(signal.SIGCONT)
+            server.thaw()
         assert statuses == {503}, f"expected only 503s while frozen, got {sorted(statuses)}"
     return times
 

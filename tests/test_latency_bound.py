@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from anyio.abc import Process
 
 import app.deps
 from app.database import Database
@@ -28,7 +25,7 @@ from app.repository import ItemRepository
 from app.settings import IN_MEMORY_URL, Driver, Settings
 from tests.support.api import assert_problem, create_item
 from tests.support.apps import serve_app, short_budget_settings
-from tests.support.servers import FERRETDB_BIN, START_TIMEOUT_S, free_port, require_ferretdb_binary
+from tests.support.servers import FerretServer, ferretdb_server
 
 pytestmark = pytest.mark.anyio
 
@@ -40,47 +37,16 @@ MOTOR_THREADS = int(os.environ.get("MOTOR_MAX_WORKERS", multiprocessing.cpu_coun
 REQUESTS = 6 * MOTOR_THREADS
 
 
-@dataclass
-class FreezableServer:
-    process: Process
-    url: str
-
-    def freeze(self) -> None:
-        self.process.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        self.process.send_signal(signal.SIGCONT)
-
-
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[FreezableServer]:
+async def server(tmp_path: Path) -> AsyncIterator[FerretServer]:
     """A FerretDB process of this test's own, so that it can be frozen; thawed and stopped afterwards."""
-    require_ferretdb_binary()
-    port = free_port()
-    command = [str(FERRETDB_BIN), "-listen", f"127.0.0.1:{port}", "-data", str(tmp_path / "data")]
-    process = await anyio.open_process(command)
-    try:
-        with anyio.move_on_after(START_TIMEOUT_S) as waited:
-            while True:
-                try:
-                    await (await anyio.connect_tcp("127.0.0.1", port)).aclose()
-                    break
-                except OSError:
-                    await anyio.sleep(0.02)
-        if waited.cancelled_caught:
-            pytest.fail(f"FerretDB did not accept connections on port {port} within {START_TIMEOUT_S} s")
-        yield FreezableServer(process, f"mongodb://127.0.0.1:{port}/")
-    finally:
-        process.send_signal(signal.SIGCONT)  # a stopped process would not act on SIGTERM
-        process.terminate()
-        with anyio.move_on_after(START_TIMEOUT_S):
-            await process.wait()
-        await process.aclose()
+    async with ferretdb_server(tmp_path / "data") as server:
+        yield server
 
 
 @pytest.mark.parametrize("driver", list(Driver))
 async def test_every_concurrent_request_gets_503_within_its_budget_while_the_database_is_frozen(
-    server: FreezableServer, driver: Driver
+    server: FerretServer, driver: Driver
 ) -> None:
     settings = short_budget_settings(server.url, budget_ms=BUDGET_MS, driver=driver, mongodb_db="frozen")
     async with serve_app(settings) as http:

@@ -7,6 +7,7 @@ its own process, port and data directory, from the binary `scripts/ferretdb.sh b
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,7 +52,7 @@ class FerretServer:
     async def start(self) -> None:
         command = [str(FERRETDB_BIN), "-listen", f"127.0.0.1:{self.port}", "-data", str(self.data_dir)]
         self._process = await anyio.open_process(command)
-        with anyio.fail_after(START_TIMEOUT_S):
+        with anyio.move_on_after(START_TIMEOUT_S):
             while True:
                 try:
                     stream = await anyio.connect_tcp("127.0.0.1", self.port)
@@ -60,16 +61,32 @@ class FerretServer:
                 else:
                     await stream.aclose()
                     return
+        raise TimeoutError(f"FerretDB did not accept connections on port {self.port} within {START_TIMEOUT_S} s")
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server keeps its connections open and answers nothing, as a hung database does."""
+        self._running().send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._running().send_signal(signal.SIGCONT)
+
+    def _running(self) -> Process:
+        if self._process is None:
+            raise RuntimeError("the FerretDB server is not running")
+        return self._process
 
     async def stop(self) -> None:
         """A real stop: SIGTERM, and wait for the process to exit."""
         if self._process is None:
             return
         process, self._process = self._process, None
+        process.send_signal(signal.SIGCONT)  # a frozen process would not act on SIGTERM
         process.terminate()
-        with anyio.fail_after(START_TIMEOUT_S):
+        with anyio.move_on_after(START_TIMEOUT_S):
             await process.wait()
-        await process.aclose()
+            await process.aclose()
+            return
+        raise TimeoutError(f"FerretDB on port {self.port} did not exit within {START_TIMEOUT_S} s of SIGTERM")
 
 
 @asynccontextmanager
