@@ -72,6 +72,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from bench.common import add_common_options, finite_median, ratio, spread
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATIONS = ("get", "page")
@@ -103,13 +104,6 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- HTTP/1.1 over asyncio streams: the Python load generator, and the seeding -----------------------
@@ -401,12 +395,17 @@ class Worker:
         if self.process.stdin is not None:
             with contextlib.suppress(OSError):
                 self.process.stdin.close()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self._log.close()
+
+
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """Wait for `process` to exit (it was asked to), and kill it after 15 s."""
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 # --- the service under uvicorn ---------------------------------------------------------------------
@@ -433,8 +432,7 @@ class Service:
     def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"uvicorn ({self.driver}) exited:\n{self.log_path.read_text()[-3000:]}")
+            self.check_alive()
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
                 sock.sendall(http_request("GET", "/health/ready"))
                 if sock.recv(12).startswith(b"HTTP/1.1 200"):
@@ -449,11 +447,7 @@ class Service:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
         self._log.close()
 
 
