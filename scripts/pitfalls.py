@@ -13,7 +13,7 @@ import re
 import sys
 import tempfile
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from pathlib import Path
@@ -48,13 +48,9 @@ def cells(scenario: Scenario) -> dict[str, Cell]:
 def run_one(scenario: Scenario, cell: Cell, server: str, forkservers: queue.Queue[ForkServer]) -> Run | str:
     """One session, on whichever fork server is free (each runs one session at a time)."""
     forkserver = forkservers.get()
-
-    def launch(directory: Path, args: Sequence[str], env: Mapping[str, str]) -> tuple[int, str]:
-        return forkserver.run(directory, args, env, runner.INNER_TIMEOUT_S)
-
     try:
         with tempfile.TemporaryDirectory(prefix="pitfalls-") as directory:
-            return runner.run(scenario, cell, Path(directory), server, launch)
+            return runner.run(scenario, cell, Path(directory), server, forkserver)
     except runner.InnerRunError as exc:
         return str(exc)
     finally:

@@ -6,7 +6,7 @@ They are ways teams really set up an async MongoDB client in tests; docs/loops-a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -54,11 +54,7 @@ def driver_server() -> Iterator[str]:
 @pytest.fixture
 def run_scenario(forkserver: ForkServer, driver_server: str, tmp_path: Path) -> RunScenario:
     """Runs a scenario as a pytest session of its own, in a fresh directory, with the cell's settings."""
-
-    def launch(directory: Path, args: Sequence[str], env: Mapping[str, str]) -> tuple[int, str]:
-        return forkserver.run(directory, args, env, runner.INNER_TIMEOUT_S)
-
-    return lambda scenario, cell: runner.run(scenario, cell, tmp_path, driver_server, launch)
+    return lambda scenario, cell: runner.run(scenario, cell, tmp_path, driver_server, forkserver)
 
 
 def only_error(outcome: Outcome) -> runner.Error:

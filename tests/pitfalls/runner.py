@@ -1,6 +1,7 @@
 """Runs one loop-pitfall scenario as a pytest session of its own and reads back what each of its tests did.
 
-The one piece of code behind tests/test_loop_pitfalls.py (launching through pytester) and scripts/pitfalls.py.
+The one piece of code behind tests/test_loop_pitfalls.py and scripts/pitfalls.py; each session is forked from a
+ForkServer (tests/pitfalls/forkserver.py), so it runs in a process of its own.
 """
 
 from __future__ import annotations
@@ -9,14 +10,13 @@ import ast
 import json
 import os
 import shutil
-import subprocess
-import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+
+from tests.pitfalls.forkserver import ForkServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -265,25 +265,6 @@ class InnerRunError(RuntimeError):
     """The inner pytest run ended without a report: it could not start, or could not collect the scenario."""
 
 
-class Launch(Protocol):
-    """Runs pytest with `args` in `directory`, with `env` added to the environment; returns exit code and output."""
-
-    def __call__(self, directory: Path, args: Sequence[str], env: Mapping[str, str]) -> tuple[int, str]: ...
-
-
-def launch_subprocess(directory: Path, args: Sequence[str], env: Mapping[str, str]) -> tuple[int, str]:
-    completed = subprocess.run(  # noqa: S603 - this interpreter, running pytest on arguments built above
-        [sys.executable, "-m", "pytest", *args],
-        cwd=directory,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=INNER_TIMEOUT_S,
-        check=False,
-    )
-    return completed.returncode, completed.stdout + completed.stderr
-
-
 def server_url() -> str | None:
     """The real server the suite runs against (MONGODB_URL), if any; None: give the drivers the wire server."""
     url = os.environ.get("MONGODB_URL", "")
@@ -356,14 +337,13 @@ def read_report(path: Path) -> tuple[int, dict[str, Outcome]]:
     return int(data["exitstatus"]), tests
 
 
-def run(scenario: Scenario, cell: Cell, directory: Path, server: str, launch: Launch = launch_subprocess) -> Run:
+def run(scenario: Scenario, cell: Cell, directory: Path, server: str, forkserver: ForkServer) -> Run:
     """Run `scenario` in the empty `directory` with `cell`'s backend and guard; real drivers talk to `server`."""
     prepare(scenario, directory)
     server_used = server if cell.backend is not Backend.IN_MEMORY else None
     database = f"pitfalls_{uuid.uuid4().hex[:12]}"
-    exit_code, output = launch(
-        directory, pytest_args(scenario), environment(cell, server, database, harness=scenario.harness)
-    )
+    env = environment(cell, server, database, harness=scenario.harness)
+    exit_code, output = forkserver.run(directory, pytest_args(scenario), env, INNER_TIMEOUT_S)
     if server_used:
         _drop_database(server_used, database)
     if not (directory / REPORT).exists():
