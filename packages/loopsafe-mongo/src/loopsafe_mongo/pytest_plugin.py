@@ -30,6 +30,8 @@ CleanDatabase = Callable[[Any, Scope], Awaitable[None]]
 
 _SCOPES: tuple[Scope, ...] = ("function", "session")
 _PLUGIN_NAME = "loopsafe_mongo.fixtures"
+# (lifespan scope, async plugin), read and checked once at configure time.
+_SETUP = pytest.StashKey[tuple[Scope, AsyncPlugin]]()
 # pytest-asyncio warns, at configure time, when this option is unset; with warnings as errors that is an
 # INTERNALERROR before any test runs, in a project that may use anyio alone. Shown, not raised (see below).
 _ASYNCIO_UNSET_WARNING = r'The configuration option "asyncio_default_fixture_loop_scope" is unset'
@@ -89,12 +91,13 @@ def pytest_configure(config: pytest.Config) -> None:
         warnings.filterwarnings("default", message=_ASYNCIO_UNSET_WARNING, category=pytest.PytestDeprecationWarning)
     # Strict guard: a client created with no running loop fails where it is made (see guard()).
     os.environ.setdefault(STRICT_ENV, "1")
-    scope, plugin = lifespan_scope(config), async_plugin(config)
+    scope, plugin = config.stash[_SETUP] = lifespan_scope(config), async_plugin(config)
     config.pluginmanager.register(_fixtures(scope, plugin), _PLUGIN_NAME)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"loopsafe-mongo: lifespan scope {lifespan_scope(config)}, fixtures on {async_plugin(config)}"
+    scope, plugin = config.stash[_SETUP]
+    return f"loopsafe-mongo: lifespan scope {scope}, fixtures on {plugin}"
 
 
 def _load_app(spec: str) -> ASGIApp:
@@ -102,7 +105,7 @@ def _load_app(spec: str) -> ASGIApp:
     if not module_name or not attribute:
         raise pytest.UsageError(f"loopsafe_app must look like `package.module:attribute`, not {spec!r}")
     target = getattr(importlib.import_module(module_name), attribute)
-    # A class (an ASGI app's type) or a function of no arguments builds the app; an instance is the app.
+    # A function (of no arguments) builds the app; anything else is taken to be the app itself.
     if inspect.isfunction(target):
         app: ASGIApp = target()
         return app
@@ -173,7 +176,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Before any fixture runs: a test that uses the harness must run on the loop its lifespan runs on."""
     if not _LOOP_BOUND_FIXTURES & set(getattr(item, "fixturenames", ())):
         return
-    problem = _wrong_runner(item, lifespan_scope(item.config), async_plugin(item.config))
+    problem = _wrong_runner(item, *item.config.stash[_SETUP])
     if problem:
         pytest.fail(f"{item.nodeid}: {problem} {_WHY}", pytrace=False)
 
