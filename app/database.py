@@ -7,6 +7,7 @@ driver (Motor or PyMongo async) and the backend (a server or in memory) change i
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol, cast
 
 import anyio.to_thread
+import pymongo
 from bson import ObjectId
 from dns.exception import DNSException
 from loopsafe_mongo import guard
@@ -149,6 +151,21 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, ConfigurationError):
         return dns_failure(exc) is not None
     return isinstance(exc, ConnectionFailure) or (isinstance(exc, PyMongoError) and exc.timeout)
+
+
+async def ping(db: Database, settings: Settings) -> None:
+    """Ping the server within READY_TIMEOUT_MS: TimeoutError or DriverError if it does not answer.
+
+    PyMongo async gets the budget as its own timeout (`pymongo.timeout`), never a cancellation (see
+    Settings.database_deadline_s); Motor's ping runs on a thread, so cancelling the wait is safe.
+    """
+    seconds = settings.ready_timeout_ms / 1000
+    if settings.mongodb_driver is Driver.PYMONGO and not settings.in_memory:
+        with pymongo.timeout(seconds):
+            await db.command("ping")
+    else:
+        async with asyncio.timeout(seconds):
+            await db.command("ping")
 
 
 def _new_client(settings: Settings) -> Any:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from app.database import open_database
 from app.deps import State
 from app.errors import install_error_handlers
-from app.middleware import BodySizeLimitMiddleware
+from app.middleware import BodyLimitsMiddleware
 from app.routers import health, items
 from app.settings import Settings
 from app.startup import IndexGate, create_indexes
@@ -40,7 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitsMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.request_body_timeout_s
+    )
     install_error_handlers(app)
     app.include_router(items.router)
     app.include_router(health.router)

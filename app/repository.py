@@ -94,12 +94,8 @@ def _within_deadline(
         if self.deadline_s is None:
             return await method(self, *args, **kwargs)
         # Cancelling drops an operation still queued for a Motor thread; one already running goes on
-        # until the driver's own timeout, off the loop, and its result is discarded.
-        # asyncio.timeout, not anyio's scopes: it cancels once, where anyio cancels again at every turn of
-        # the loop until the task leaves the scope. On Python 3.11, PyMongo async waits on its topology and
-        # pool conditions through asyncio.wait_for, which runs the wait in a task of its own; cancelled a
-        # second time while that task re-acquires the lock, wait_for returns without it, and the task then
-        # takes the lock and ends holding it: every later operation waits on it for ever.
+        # until the driver's own timeout, off the loop, and its result is discarded. PyMongo async gets
+        # no deadline here (Settings.database_deadline_s says why), so no PyMongo operation is cancelled.
         try:
             async with asyncio.timeout(self.deadline_s):
                 return await method(self, *args, **kwargs)

@@ -51,7 +51,10 @@ class Settings(BaseSettings):
     mongodb_connect_timeout_ms: Milliseconds = 3_000
     # Readiness probes must answer fast, so they get their own, shorter budget.
     ready_timeout_ms: Milliseconds = 1_000
-    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # The largest valid item is about 21 KB, so 64 KiB refuses nothing real and bounds what a body costs.
+    max_body_bytes: int = Field(default=65_536, gt=0)
+    # A body still arriving after this long gets 408: uvicorn would otherwise read a trickle forever.
+    request_body_timeout_s: float = Field(default=10.0, gt=0, le=300)
     # How long a POST /items retried with the same Idempotency-Key returns the item it first created.
     idempotency_key_ttl_s: int = Field(default=86_400, gt=0, le=30 * 86_400)
     # Turn the loop guard off only to measure it; see docs/loops-and-clients.md.
@@ -80,12 +83,19 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def database_deadline_s(self) -> float:
-        """How long a request may wait for the database in all, queueing included: the budget plus a quarter.
+    def database_deadline_s(self) -> float | None:
+        """How long a request may wait for the database in all, queueing included: the budget plus a
+        quarter, enforced by the app (app.repository) by cancelling the wait.
 
-        The margin lets the driver's own timeout answer first where it counts from the start (PyMongo
-        async); the deadline cuts short what it does not count, such as a wait for a Motor thread.
+        Motor needs it: an operation queued for one of its threads has not started its `timeoutMS`.
+        PyMongo async gets none (None): its `timeoutMS` counts from the start of each operation, and
+        cancelling one is unsafe on Python 3.11, where PyMongo waits on its topology lock's condition
+        through `asyncio.wait_for`; a cancellation that meets that wait's own timeout leaves a task
+        holding the lock for good, and every later operation waits on it (the app stayed in 503 for
+        minutes after a flapping database: tests/test_flapping_database.py).
         """
+        if self.mongodb_driver is Driver.PYMONGO and not self.in_memory:
+            return None
         return self.mongodb_timeout_ms * 1.25 / 1000
 
     @property

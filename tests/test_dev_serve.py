@@ -5,11 +5,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 
 from scripts import dev
-from tests.support.servers import free_port
+from tests.support.servers import free_port, serves_health, wait_until_serving
 
 START_TIMEOUT_S = 60
 
@@ -23,11 +21,7 @@ def test_sigterm_to_the_serve_command_stops_the_server_and_frees_the_port() -> N
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers(port):
-            assert process.poll() is None, f"dev.py serve exited with {process.returncode} before answering"
-            assert time.monotonic() < deadline, f"the server did not answer on port {port} within {START_TIMEOUT_S} s"
-            time.sleep(0.1)
+        wait_until_serving(process, port, "dev.py serve", START_TIMEOUT_S)
 
         process.send_signal(signal.SIGTERM)
         try:
@@ -39,12 +33,4 @@ def test_sigterm_to_the_serve_command_stops_the_server_and_frees_the_port() -> N
             process.kill()
             process.wait()
 
-    assert not _answers(port), "something still serves on the port after the serve command exited"
-
-
-def _answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
+    assert not serves_health(port), "something still serves on the port after the serve command exited"

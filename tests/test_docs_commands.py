@@ -1,12 +1,14 @@
 """Every command the docs show (the ```sh blocks of README.md, docs/ and the package and tool READMEs) names
-things that exist: dev.py commands and benchmarks, ferretdb.sh verbs, files, ports the compose file
-publishes, package paths and extras. A command of a new kind fails here until a check for it is added.
+things that exist: dev.py commands and benchmarks, ferretdb.sh and nginx.sh verbs, compose services and
+profiles, files, ports the compose file publishes, package paths and extras. A command of a new kind
+fails here until a check for it is added.
 
 CI runs the commands themselves (.ci/run); this test catches a doc that drifts from the code in between.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 import tomllib
@@ -64,9 +66,26 @@ def check_dev(args: list[str]) -> None:
         )
 
 
-def check_ferretdb(args: list[str]) -> None:
-    verbs = set(re.findall(r"^(\w+)\) cmd_", (ROOT / "scripts" / "ferretdb.sh").read_text(), re.MULTILINE))
-    assert args[:1] in ([verb] for verb in verbs), f"ferretdb.sh has no verb {args[:1]}; it has {sorted(verbs)}"
+def check_script_verb(script: str) -> Callable[[list[str]], None]:
+    def check(args: list[str]) -> None:
+        verbs = set(re.findall(r"^(\w+)\) cmd_", (ROOT / "scripts" / script).read_text(), re.MULTILINE))
+        assert args[:1] in ([verb] for verb in verbs), f"{script} has no verb {args[:1]}; it has {sorted(verbs)}"
+
+    return check
+
+
+def check_compose(args: list[str]) -> None:
+    """Profiles and services a documented `docker compose` command names exist (the file itself is
+    validated by the compose loader in CI)."""
+    compose = (ROOT / "docker-compose.yml").read_text()
+    services = set(re.findall(r"^  (\w+):$", compose, re.MULTILINE))
+    profiles = set(re.findall(r'profiles: \["(\w+)"\]', compose))
+    for flag, value in itertools.pairwise(args):
+        if flag == "--profile":
+            assert value in profiles, f"docker-compose.yml has no profile {value!r}; it has {sorted(profiles)}"
+    if "up" in args:
+        named = [arg for arg in args[args.index("up") + 1 :] if not arg.startswith("-")]
+        assert set(named) <= services, f"docker-compose.yml has no service {sorted(set(named) - services)}"
 
 
 def check_pip_install(args: list[str]) -> None:
@@ -81,9 +100,10 @@ def check_pip_install(args: list[str]) -> None:
 
 CHECKS: dict[str, Callable[[list[str]], None]] = {
     "python3 scripts/dev.py": check_dev,
-    "scripts/ferretdb.sh": check_ferretdb,
+    "scripts/ferretdb.sh": check_script_verb("ferretdb.sh"),
+    "scripts/nginx.sh": check_script_verb("nginx.sh"),
     "pip install": check_pip_install,
-    "docker compose": lambda args: None,  # the file is validated by the compose loader in CI
+    "docker compose": check_compose,
     "cp": lambda args: None,  # the source is checked below, as a path
 }
 

@@ -15,6 +15,7 @@ from app.repository import ItemRepository
 from app.settings import Settings
 from tests.support.api import create_item
 from tests.support.servers import free_port
+from tests.support.waits import within
 
 pytestmark = pytest.mark.anyio
 
@@ -43,7 +44,7 @@ async def test_shutdown_lets_in_flight_requests_finish_before_closing_the_client
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http, anyio.create_task_group() as tasks:
         tasks.start_soon(server.serve)
-        with anyio.fail_after(10):
+        with within(10, "uvicorn starting"):
             while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
                 await anyio.sleep(0.01)
         item = await create_item(http, "in-flight")

@@ -346,8 +346,8 @@ async def test_json_media_type_variants_are_accepted(client: httpx.AsyncClient, 
         b'{"name": "x\xff"}',
         b"\xff\xfe\xfd",
         b'{"name": "x", "quantity": ' + b"9" * 5000 + b"}",
-        b"[" * 100_000,
-        b'{"name": ' + b'{"a":' * 100_000 + b"1" + b"}" * 100_000 + b"}",
+        b"[" * 60_000,
+        b'{"name": ' + b'{"a":' * 10_000 + b"1" + b"}" * 10_000 + b"}",
     ],
     ids=[
         "unclosed",
@@ -378,11 +378,11 @@ async def test_unparsable_body_gets_400_and_changes_nothing(
     ("body", "loc"),
     [
         ({"name": "x" * 101}, ["body", "name"]),
-        ({"name": "x" * 1_000_000}, ["body", "name"]),
+        ({"name": "x" * 60_000}, ["body", "name"]),
         ({"name": "x", "description": "d" * 1001}, ["body", "description"]),
         ({"name": "x", "tags": ["t" * 31]}, ["body", "tags", 0]),
         ({"name": "x", "tags": ["t"] * 21}, ["body", "tags"]),
-        ({"name": "x", "tags": ["t"] * 100_000}, ["body", "tags"]),
+        ({"name": "x", "tags": ["t"] * 10_000}, ["body", "tags"]),
         ({"name": ""}, ["body", "name"]),
         ({"name": "x", "quantity": 2**63}, ["body", "quantity"]),
         ({"name": "x", "quantity": -1}, ["body", "quantity"]),
@@ -393,11 +393,11 @@ async def test_unparsable_body_gets_400_and_changes_nothing(
     ],
     ids=[
         "name-101",
-        "name-1M",
+        "name-60k",
         "description-1001",
         "tag-31",
         "21-tags",
-        "100k-tags",
+        "10k-tags",
         "empty-name",
         "quantity-2**63",
         "quantity-negative",
@@ -414,7 +414,7 @@ async def test_out_of_range_value_gets_422_without_echoing_it(
     response = await client.post("/items", json=body)
     problem = assert_problem(response, 422)
     assert [error["loc"] for error in problem["errors"]] == [loc]
-    # Input values are never echoed: the reply to a megabyte of name is a few hundred bytes.
+    # Input values are never echoed: the reply to 60 KB of name is a few hundred bytes.
     assert len(response.content) < 1000
     assert await snapshot(db) == before
 

@@ -101,7 +101,7 @@ async def test_create_with_malformed_json_is_400(client: httpx.AsyncClient) -> N
 
 
 async def test_an_unknown_field_name_is_not_echoed_back_in_full(client: httpx.AsyncClient) -> None:
-    response = await client.post("/items", json={"name": "a", "k" * 100_000: 1})
+    response = await client.post("/items", json={"name": "a", "k" * 60_000: 1})
 
     problem = assert_problem(response, 422)
     assert len(response.content) < 2_000

@@ -9,6 +9,7 @@ that no request is still waiting at three budgets.
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 from collections.abc import AsyncIterator
@@ -66,11 +67,14 @@ async def test_every_concurrent_request_gets_503_within_its_budget_while_the_dat
                 method, path, body = requests[number % 5]
                 answers.append(await http.request(method, path, json=body))
 
-        server.freeze()
-        with anyio.move_on_after(BOUND_S):
+        async def send_all() -> None:
             async with anyio.create_task_group() as tasks:
                 for number in range(REQUESTS):
                     tasks.start_soon(send, number)
+
+        server.freeze()
+        # Waited for, never cancelled: see tests.support.waits.answered_within.
+        await asyncio.wait({asyncio.ensure_future(send_all())}, timeout=BOUND_S)
         server.thaw()
 
     assert len(answers) == REQUESTS, (

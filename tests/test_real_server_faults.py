@@ -8,20 +8,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import anyio
 import httpx
 import pytest
 
 from app.settings import Driver
-from tests.support.api import assert_problem, create_item
+from tests.support.api import assert_problem, create_item, get_until_ok
 from tests.support.apps import serve_app, short_budget_settings
 from tests.support.servers import FerretServer, ferretdb_server
+from tests.support.waits import answered_within
 
 pytestmark = pytest.mark.anyio
 
 BUDGET_MS = 500
-# A hang guard, not a speed target: a request must end, with some answer, within a few budgets.
-HANG_GUARD_S = 10 * BUDGET_MS / 1000
+# Bounds on hanging, not speed targets (bench/bench_latency.py measures latency): wide, for a loaded machine.
+HANG_GUARD_S = 30
 RECOVERY_GUARD_S = 30
 
 
@@ -40,25 +40,25 @@ async def client(server: FerretServer, request: pytest.FixtureRequest) -> AsyncI
 
 
 async def _wait_until_ok(client: httpx.AsyncClient, path: str) -> httpx.Response:
-    with anyio.fail_after(RECOVERY_GUARD_S):
-        while True:
-            response = await client.get(path)
-            if response.status_code == 200:
-                return response
-            assert response.status_code == 503, response.text
-            await anyio.sleep(0.1)
+    return await answered_within(
+        RECOVERY_GUARD_S, f"a 200 from {path} after the server came back", get_until_ok(client, path)
+    )
 
 
 async def test_a_stopped_server_gives_503_with_retry_after(client: httpx.AsyncClient, server: FerretServer) -> None:
     item = await create_item(client, "before")
     await server.stop()
 
-    with anyio.fail_after(HANG_GUARD_S):
-        read = await client.get(f"/items/{item['id']}")
-        write = await client.post("/items", json={"name": "during"})
-        ready = await client.get("/health/ready")
+    async def requests() -> list[httpx.Response]:
+        return [
+            await client.get(f"/items/{item['id']}"),
+            await client.post("/items", json={"name": "during"}),
+            await client.get("/health/ready"),
+        ]
 
-    for response in (read, write, ready):
+    answers = await answered_within(HANG_GUARD_S, "an answer to each request while the server is stopped", requests())
+
+    for response in answers:
         assert_problem(response, 503)
         assert response.headers["retry-after"].isdigit()
     assert (await client.get("/health/live")).status_code == 200

@@ -11,7 +11,6 @@ import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
-import anyio
 import httpx
 import pytest
 import uvicorn
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 from app.database import Database
 from app.main import create_app
 from app.settings import Driver, Settings
+from tests.support.waits import within
 
 pytestmark = pytest.mark.anyio
 
@@ -245,7 +245,7 @@ async def test_uvicorn_startup_failure_for_an_unusable_url_logs_no_password(
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     # uvicorn exits the process (status 3) when startup fails; here that is a SystemExit to catch.
-    with sock, anyio.fail_after(10), pytest.raises(SystemExit) as exited:
+    with sock, within(10, "uvicorn exiting on a bad MONGODB_URL"), pytest.raises(SystemExit) as exited:
         await server.serve([sock])
     assert exited.value.code == 3
     assert any("MONGODB_URL" in text for text in (log_text([record]) for record in debug_logs.records))

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.database import InvalidSettingError, create_client
-from app.settings import Driver, Settings, redact_url
+from app.settings import IN_MEMORY_URL, Driver, Settings, redact_url
 
 PASSWORD = "hunter2-Secret"
 
@@ -117,3 +117,15 @@ def test_repr_and_str_hide_the_url() -> None:
 )
 def test_redact_url_replaces_only_the_password(url: str, redacted: str) -> None:
     assert redact_url(url) == redacted
+
+
+def test_only_motor_gets_the_apps_database_deadline_pymongo_is_never_cancelled() -> None:
+    # PyMongo async counts timeoutMS from the start of an operation, and cancelling one can leave its
+    # topology lock held for good on Python 3.11 (Settings.database_deadline_s; test_flapping_database).
+    server = "mongodb://db.example:27017/"
+    motor = Settings(mongodb_url=server, mongodb_driver=Driver.MOTOR, mongodb_timeout_ms=4000)
+    pymongo = Settings(mongodb_url=server, mongodb_driver=Driver.PYMONGO, mongodb_timeout_ms=4000)
+    in_memory = Settings(mongodb_url=IN_MEMORY_URL, mongodb_driver=Driver.PYMONGO, mongodb_timeout_ms=4000)
+    assert motor.database_deadline_s == 5.0
+    assert pymongo.database_deadline_s is None
+    assert in_memory.database_deadline_s == 5.0

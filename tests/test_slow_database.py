@@ -8,20 +8,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import anyio
 import httpx
 import pytest
 
 from app.settings import Driver
-from tests.support.api import assert_problem, create_item
+from tests.support.api import assert_problem, create_item, get_until_ok
 from tests.support.apps import serve_app, short_budget_settings
 from tests.support.proxy import FaultProxy, fault_proxy
 from tests.support.servers import ferretdb_server
+from tests.support.waits import answered_within
 
 pytestmark = pytest.mark.anyio
 
 BUDGET_MS = 400
-HANG_GUARD_S = 10 * BUDGET_MS / 1000  # a bound on hanging, not a speed target
+# Bounds on hanging, not speed targets (bench/bench_latency.py measures latency): wide, for a loaded machine.
+HANG_GUARD_S = 30
+RECOVERY_GUARD_S = 30
 
 
 @pytest.fixture
@@ -38,23 +40,25 @@ async def client(proxy: FaultProxy, request: pytest.FixtureRequest) -> AsyncIter
 
 
 async def _recovered(client: httpx.AsyncClient, path: str) -> httpx.Response:
-    with anyio.fail_after(30):
-        while (response := await client.get(path)).status_code != 200:
-            assert response.status_code == 503, response.text
-            await anyio.sleep(0.1)
-        return response
+    return await answered_within(
+        RECOVERY_GUARD_S, f"a 200 from {path} after the fault ended", get_until_ok(client, path)
+    )
 
 
-async def test_a_stalled_database_gives_503_within_the_budget(client: httpx.AsyncClient, proxy: FaultProxy) -> None:
+async def test_a_stalled_database_gives_503_not_a_hang(client: httpx.AsyncClient, proxy: FaultProxy) -> None:
     item = await create_item(client, "steady")
     proxy.stall()
 
-    with anyio.fail_after(HANG_GUARD_S):
-        read = await client.get(f"/items/{item['id']}")
-        write = await client.patch(f"/items/{item['id']}", json={"quantity": 1})
-        ready = await client.get("/health/ready")
+    async def requests() -> list[httpx.Response]:
+        return [
+            await client.get(f"/items/{item['id']}"),
+            await client.patch(f"/items/{item['id']}", json={"quantity": 1}),
+            await client.get("/health/ready"),
+        ]
 
-    for response in (read, write, ready):
+    answers = await answered_within(HANG_GUARD_S, "an answer to each request while the database is stalled", requests())
+
+    for response in answers:
         assert_problem(response, 503)
 
 
@@ -76,8 +80,9 @@ async def test_cut_connections_give_503_or_success_and_then_recover(
     proxy.cut()
 
     # A driver may retry a read once on a fresh connection, so the first read after a cut may succeed.
-    with anyio.fail_after(HANG_GUARD_S):
-        response = await client.get(f"/items/{item['id']}")
+    response = await answered_within(
+        HANG_GUARD_S, "an answer to a read after the connections were cut", client.get(f"/items/{item['id']}")
+    )
     assert response.status_code in {200, 503}
     if response.status_code == 503:
         assert_problem(response, 503)

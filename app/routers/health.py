@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from app.database import DriverError
+from app.database import DriverError, ping
 from app.deps import DatabaseDep, IndexGateDep, SettingsDep
 from app.errors import RETRY_AFTER_SECONDS, problem, problem_responses
 
@@ -29,10 +28,7 @@ async def live() -> Health:
 async def ready(db: DatabaseDep, settings: SettingsDep, indexes: IndexGateDep) -> Health | JSONResponse:
     """200 when the database answers a ping and the indexes exist, so the service can take writes."""
     try:
-        # asyncio.timeout cancels once; anyio's scopes cancel again and again, which can leave PyMongo
-        # async's topology lock held for ever on Python 3.11 (see app.repository._within_deadline).
-        async with asyncio.timeout(settings.ready_timeout_ms / 1000):
-            await db.command("ping")
+        await ping(db, settings)
     except (TimeoutError, DriverError):
         return problem(
             503, "The database did not answer a ping in time.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}

@@ -77,7 +77,7 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-@router.post("", status_code=201, responses=problem_responses(400, 409, 413, 422, 503))
+@router.post("", status_code=201, responses=problem_responses(400, 408, 409, 413, 422, 503))
 async def create_item(
     body: ItemCreate,
     items: WritableItemsDep,
@@ -120,7 +120,7 @@ async def get_item(item_id: ItemIdPath, items: ItemsDep, response: Response) -> 
     return item
 
 
-@router.patch("/{item_id}", responses=problem_responses(400, 404, 409, 412, 413, 422, 503))
+@router.patch("/{item_id}", responses=problem_responses(400, 404, 408, 409, 412, 413, 422, 503))
 async def update_item(
     item_id: ItemIdPath, body: ItemUpdate, items: WritableItemsDep, response: Response, if_match: IfMatch = None
 ) -> Item:

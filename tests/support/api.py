@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import httpx
 
 from app.database import Database
@@ -18,6 +19,14 @@ async def create_item(client: httpx.AsyncClient, name: str = "widget", **fields:
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def get_until_ok(client: httpx.AsyncClient, path: str) -> httpx.Response:
+    """GET `path` every 100 ms until it answers 200 (the app recovering); anything but 200 or 503 fails."""
+    while (response := await client.get(path)).status_code != 200:
+        assert response.status_code == 503, response.text
+        await anyio.sleep(0.1)
+    return response
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:

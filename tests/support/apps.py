@@ -29,10 +29,10 @@ def short_budget_settings(url: str, *, budget_ms: int, driver: Driver = Driver.M
 
 
 @asynccontextmanager
-async def serve_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def serve_app(settings: Settings, *, lifespan_timeout_s: float = 60) -> AsyncIterator[httpx.AsyncClient]:
     """A new app with `settings`, its lifespan running on this loop, and an httpx client for it."""
     async with (
-        run_lifespan(create_app(settings)) as running,
+        run_lifespan(create_app(settings), timeout_s=lifespan_timeout_s) as running,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=running.app), base_url="http://test") as client,
     ):
         yield client

@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import time
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,14 +25,37 @@ FERRETDB_BIN = Path(os.environ.get("FERRETDB_BIN", ROOT / ".cache" / "ferretdb" 
 START_TIMEOUT_S = 30
 
 
-def require_ferretdb_binary() -> None:
-    """Skip, saying why, when the binary is missing; fail instead when CI says every test must run."""
-    if FERRETDB_BIN.exists():
+def require_binary(binary: Path, how_to_get_it: str) -> None:
+    """Skip, saying why, when a program a test needs is missing; fail instead when CI says every test
+    must run (REQUIRE_ALL_TESTS=1)."""
+    if binary.exists():
         return
-    reason = f"needs the FerretDB binary at {FERRETDB_BIN}: run `scripts/ferretdb.sh build` (Go required)"
+    reason = f"needs {binary}: {how_to_get_it}"
     if os.environ.get("REQUIRE_ALL_TESTS") == "1":
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason)
+
+
+def require_ferretdb_binary() -> None:
+    require_binary(FERRETDB_BIN, "run `scripts/ferretdb.sh build` (Go required)")
+
+
+def serves_health(port: int) -> bool:
+    """True when something on 127.0.0.1:`port` answers GET /health/live with 200 (a blocking probe)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def wait_until_serving(process: subprocess.Popen[bytes], port: int, what: str, timeout_s: float = 60) -> None:
+    """Block until `process` (an API server) answers on `port`; fail saying so if it exits or is late."""
+    deadline = time.monotonic() + timeout_s
+    while not serves_health(port):
+        assert process.poll() is None, f"{what} exited with {process.returncode} before answering"
+        assert time.monotonic() < deadline, f"{what} did not answer on port {port} within {timeout_s:g} s"
+        time.sleep(0.1)
 
 
 def free_port() -> int:
@@ -74,6 +100,16 @@ class FerretServer:
         if self._process is None:
             raise RuntimeError("the FerretDB server is not running")
         return self._process
+
+    async def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill does: no goodbye to open connections. `start()` brings it back."""
+        process, self._process = self._running(), None
+        process.kill()
+        with anyio.move_on_after(START_TIMEOUT_S):
+            await process.wait()
+            await process.aclose()
+            return
+        raise TimeoutError(f"FerretDB on port {self.port} did not exit within {START_TIMEOUT_S} s of SIGKILL")
 
     async def stop(self) -> None:
         """A real stop: SIGTERM, and wait for the process to exit."""

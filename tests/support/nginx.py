@@ -1,0 +1,132 @@
+"""The shipped front proxy (deploy/nginx/nginx.conf) run for real, in front of a port a test chooses.
+
+The binary is Debian's nginx, unpacked by `scripts/nginx.sh fetch` (or NGINX_BIN). Each proxy gets its own
+directory, port and error log, so tests can read what nginx logged and never share a process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from anyio.abc import Process
+
+from tests.support.servers import free_port, require_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+NGINX_BIN = Path(os.environ.get("NGINX_BIN", ROOT / ".cache" / "nginx" / "usr" / "sbin" / "nginx"))
+SHIPPED_CONFIG = ROOT / "deploy" / "nginx" / "nginx.conf"
+START_TIMEOUT_S = 10
+STOP_TIMEOUT_S = 10
+
+# What the shipped file says, as users run it, and what a test run needs instead: its own port, the
+# upstream the test started, and temporary directories in place of the official image's
+# /var/cache/nginx (Debian's binary would otherwise use its compiled-in /var/lib/nginx). Nothing else
+# is changed: every limit and timeout under test is the shipped one.
+SHIPPED_LISTEN = "listen 127.0.0.1:8080;"
+SHIPPED_UPSTREAM = "server 127.0.0.1:8000;"
+SHIPPED_TEMP_DIR = "/var/cache/nginx/"
+
+
+def require_nginx_binary() -> None:
+    require_binary(NGINX_BIN, "run `scripts/nginx.sh fetch` (Debian or Ubuntu)")
+
+
+def render_config(directory: Path, port: int, upstream_port: int) -> Path:
+    """The shipped file with this run's port, upstream and temporary directories; returns its path."""
+    text = SHIPPED_CONFIG.read_text()
+    for shipped in (SHIPPED_LISTEN, SHIPPED_UPSTREAM, SHIPPED_TEMP_DIR):
+        if shipped not in text:
+            raise AssertionError(
+                f"{SHIPPED_CONFIG} no longer contains `{shipped}`, which tests/support/nginx.py replaces"
+            )
+    text = text.replace(SHIPPED_LISTEN, f"listen 127.0.0.1:{port};")
+    text = text.replace(SHIPPED_UPSTREAM, f"server 127.0.0.1:{upstream_port};")
+    text = text.replace(SHIPPED_TEMP_DIR, f"{directory}/")
+    config = directory / "nginx.conf"
+    config.write_text(text)
+    return config
+
+
+def command(directory: Path, config: Path, *args: str) -> list[str]:
+    # pid: the compiled-in /run/nginx.pid is shared and may not be writable. daemon off: the process we
+    # start is the master, so we can signal it and wait for it.
+    directives = f"pid {directory}/nginx.pid; daemon off;"
+    return [str(NGINX_BIN), "-p", f"{directory}/", "-c", str(config), "-e", "stderr", "-g", directives, *args]
+
+
+def check_config(directory: Path) -> subprocess.CompletedProcess[str]:
+    """`nginx -t` on the shipped file (addresses and paths substituted as for a run)."""
+    require_nginx_binary()
+    config = render_config(directory, free_port(), free_port())
+    argv = command(directory, config, "-t")
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)  # noqa: S603 - our nginx, fixed arguments
+
+
+@dataclass
+class Nginx:
+    port: int
+    error_log: Path
+
+    def log_lines(self) -> list[str]:
+        return self.error_log.read_text(errors="replace").splitlines()
+
+
+async def _wait_listening(port: int, process: Process, error_log: Path) -> None:
+    with anyio.move_on_after(START_TIMEOUT_S):
+        while process.returncode is None:
+            try:
+                stream = await anyio.connect_tcp("127.0.0.1", port)
+            except OSError:
+                await anyio.sleep(0.02)
+            else:
+                await stream.aclose()
+                return
+        log = await anyio.Path(error_log).read_text()
+        raise RuntimeError(f"nginx exited with {process.returncode} before listening:\n{log}")
+    log = await anyio.Path(error_log).read_text()
+    raise TimeoutError(f"nginx did not listen on port {port} within {START_TIMEOUT_S} s:\n{log}")
+
+
+@asynccontextmanager
+async def nginx_proxy(
+    directory: Path, upstream_port: int, *, open_files_soft_limit: int | None = None
+) -> AsyncIterator[Nginx]:
+    """nginx with the shipped configuration on a free port, forwarding to `upstream_port` on 127.0.0.1.
+
+    Its stderr, where the shipped `error_log stderr` writes, is `Nginx.error_log`. `open_files_soft_limit`
+    starts nginx with that soft RLIMIT_NOFILE (the hard limit is kept), as a service manager or container
+    often does with 1024, so that what the configuration does about it is what gets tested.
+    """
+    require_nginx_binary()
+    port = free_port()
+    config = render_config(directory, port, upstream_port)
+    argv = command(directory, config)
+    if open_files_soft_limit is not None:
+        argv = ["/bin/sh", "-c", f'ulimit -S -n {open_files_soft_limit} && exec "$@"', "sh", *argv]
+    error_log = directory / "error.log"
+    with error_log.open("wb") as log:
+        process = await anyio.open_process(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        await _wait_listening(port, process, error_log)
+        yield Nginx(port=port, error_log=error_log)
+    finally:
+        await _stop(process, port)
+
+
+async def _stop(process: Process, port: int) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)  # fast shutdown: open client connections are closed, not waited for
+    with anyio.move_on_after(STOP_TIMEOUT_S):
+        await process.wait()
+        await process.aclose()
+        return
+    process.kill()
+    await process.aclose()
+    raise TimeoutError(f"nginx on port {port} did not exit within {STOP_TIMEOUT_S} s of SIGTERM (killed)")
