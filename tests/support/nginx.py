@@ -27,21 +27,25 @@ STOP_TIMEOUT_S = 10
 
 # What the shipped file says, as users run it, and what a test run needs instead: its own port, the
 # upstream the test started, and temporary directories in place of the official image's
-# /var/cache/nginx (Debian's binary would otherwise use its compiled-in /var/lib/nginx). Nothing else
-# is changed: every limit and timeout under test is the shipped one.
+# /var/cache/nginx (Debian's binary would otherwise use its compiled-in /var/lib/nginx); and, when a
+# test asks, the two client timeouts. Nothing else is changed: every other limit is the shipped one.
 SHIPPED_LISTEN = "listen 127.0.0.1:8080;"
 SHIPPED_UPSTREAM = "server 127.0.0.1:8000;"
 SHIPPED_TEMP_DIR = "/var/cache/nginx/"
+# The client timeouts, which the tests may shorten so as not to wait 10 s twice; a test checks the
+# shipped values themselves.
+SHIPPED_CLIENT_TIMEOUTS = ("client_header_timeout 10s;", "client_body_timeout 10s;")
 
 
 def require_nginx_binary() -> None:
     require_binary(NGINX_BIN, "run `scripts/nginx.sh fetch` (Debian or Ubuntu)")
 
 
-def render_config(directory: Path, port: int, upstream_port: int) -> Path:
-    """The shipped file with this run's port, upstream and temporary directories; returns its path."""
+def render_config(directory: Path, port: int, upstream_port: int, client_timeout_s: int | None = None) -> Path:
+    """The shipped file with this run's port, upstream and temporary directories (and, if given, its
+    header and body timeouts); returns its path."""
     text = SHIPPED_CONFIG.read_text()
-    for shipped in (SHIPPED_LISTEN, SHIPPED_UPSTREAM, SHIPPED_TEMP_DIR):
+    for shipped in (SHIPPED_LISTEN, SHIPPED_UPSTREAM, SHIPPED_TEMP_DIR, *SHIPPED_CLIENT_TIMEOUTS):
         if shipped not in text:
             raise AssertionError(
                 f"{SHIPPED_CONFIG} no longer contains `{shipped}`, which tests/support/nginx.py replaces"
@@ -49,6 +53,9 @@ def render_config(directory: Path, port: int, upstream_port: int) -> Path:
     text = text.replace(SHIPPED_LISTEN, f"listen 127.0.0.1:{port};")
     text = text.replace(SHIPPED_UPSTREAM, f"server 127.0.0.1:{upstream_port};")
     text = text.replace(SHIPPED_TEMP_DIR, f"{directory}/")
+    if client_timeout_s is not None:
+        for shipped in SHIPPED_CLIENT_TIMEOUTS:
+            text = text.replace(shipped, shipped.replace("10s", f"{client_timeout_s}s"))
     config = directory / "nginx.conf"
     config.write_text(text)
     return config
@@ -96,7 +103,11 @@ async def _wait_listening(port: int, process: Process, error_log: Path) -> None:
 
 @asynccontextmanager
 async def nginx_proxy(
-    directory: Path, upstream_port: int, *, open_files_soft_limit: int | None = None
+    directory: Path,
+    upstream_port: int,
+    *,
+    open_files_soft_limit: int | None = None,
+    client_timeout_s: int | None = None,
 ) -> AsyncIterator[Nginx]:
     """nginx with the shipped configuration on a free port, forwarding to `upstream_port` on 127.0.0.1.
 
@@ -106,7 +117,7 @@ async def nginx_proxy(
     """
     require_nginx_binary()
     port = free_port()
-    config = render_config(directory, port, upstream_port)
+    config = render_config(directory, port, upstream_port, client_timeout_s)
     argv = command(directory, config)
     if open_files_soft_limit is not None:
         argv = ["/bin/sh", "-c", f'ulimit -S -n {open_files_soft_limit} && exec "$@"', "sh", *argv]
