@@ -81,6 +81,14 @@ def api_port() -> Iterator[int]:
 
 @pytest.fixture
 async def proxy(api_port: int, tmp_path: Path) -> AsyncIterator[Nginx]:
+    """The shipped configuration, timeouts included."""
+    async with nginx_proxy(tmp_path, api_port, open_files_soft_limit=USUAL_OPEN_FILES) as running:
+        yield running
+
+
+@pytest.fixture
+async def quick_proxy(api_port: int, tmp_path: Path) -> AsyncIterator[Nginx]:
+    """The shipped configuration with its client timeouts cut to HEADER_TIMEOUT_S, for the tests that wait them out."""
     async with nginx_proxy(
         tmp_path, api_port, open_files_soft_limit=USUAL_OPEN_FILES, client_timeout_s=HEADER_TIMEOUT_S
     ) as running:
@@ -174,11 +182,11 @@ def test_nginx_accepts_the_shipped_configuration(tmp_path: Path) -> None:
     assert "test is successful" in result.stderr
 
 
-async def test_a_request_head_that_trickles_is_reset_at_the_header_timeout(proxy: Nginx) -> None:
+async def test_a_request_head_that_trickles_is_reset_at_the_header_timeout(quick_proxy: Nginx) -> None:
     # Half a request head, then one more byte a second: the timer is on the whole head, not on silence,
     # so keeping the connection busy does not keep it open.
     closed = False
-    async with await connect(proxy.port) as stream:
+    async with await connect(quick_proxy.port) as stream:
         await stream.send(b"GET /health/live HTTP/1.1\r\nHost: test\r\n")
         with anyio.move_on_after(HEADER_TIMEOUT_S + MARGIN_S):
             while not closed:
@@ -196,9 +204,9 @@ async def test_a_request_head_that_trickles_is_reset_at_the_header_timeout(proxy
     assert closed, f"a trickling request head was still open after {HEADER_TIMEOUT_S + MARGIN_S} s"
 
 
-async def test_a_body_that_stalls_is_reset_at_the_body_timeout_with_no_response(proxy: Nginx) -> None:
+async def test_a_body_that_stalls_is_reset_at_the_body_timeout_with_no_response(quick_proxy: Nginx) -> None:
     # nginx's documentation speaks of a 408, but nginx sends nothing: it resets the connection.
-    async with await connect(proxy.port) as stream:
+    async with await connect(quick_proxy.port) as stream:
         await stream.send(post_head(100) + b'{"name": ')
         reply = await read_until_closed(stream, BODY_TIMEOUT_S + MARGIN_S, "a connection whose body stalled")
     assert reply == b""
