@@ -160,11 +160,11 @@ async def ping(db: Database, settings: Settings) -> None:
     Settings.database_deadline_s); Motor's ping runs on a thread, so cancelling the wait is safe.
     """
     seconds = settings.ready_timeout_ms / 1000
-    if settings.mongodb_driver is Driver.PYMONGO and not settings.in_memory:
-        with pymongo.timeout(seconds):
+    if settings.may_cancel_database_calls:
+        async with asyncio.timeout(seconds):
             await db.command("ping")
     else:
-        async with asyncio.timeout(seconds):
+        with pymongo.timeout(seconds):
             await db.command("ping")
 
 

@@ -94,9 +94,15 @@ class Settings(BaseSettings):
         holding the lock for good, and every later operation waits on it (the app stayed in 503 for
         minutes after a flapping database: tests/test_flapping_database.py).
         """
-        if self.mongodb_driver is Driver.PYMONGO and not self.in_memory:
+        if not self.may_cancel_database_calls:
             return None
         return self.mongodb_timeout_ms * 1.25 / 1000
+
+    @property
+    def may_cancel_database_calls(self) -> bool:
+        """False for PyMongo async on a server: its operations are bounded by its own timeouts, never by
+        cancelling them (database_deadline_s says why). Motor's run on threads; mongomock's return at once."""
+        return self.mongodb_driver is not Driver.PYMONGO or self.in_memory
 
     @property
     def in_memory(self) -> bool:

@@ -16,7 +16,6 @@ from enum import Enum
 from pathlib import Path
 from typing import cast
 
-import anyio
 import dns.asyncresolver
 import dns.message
 import dns.rcode
@@ -29,9 +28,10 @@ from pymongo.errors import ConfigurationError
 import app.startup
 from app.database import InvalidSettingError
 from app.settings import Driver
-from tests.support.api import assert_problem
+from tests.support.api import assert_problem, get_until_ok
 from tests.support.apps import serve_app, short_budget_settings
 from tests.support.servers import ferretdb_server
+from tests.support.waits import answered_within
 
 pytestmark = pytest.mark.anyio
 
@@ -147,13 +147,8 @@ async def test_the_app_recovers_by_itself_once_the_resolver_answers(
             assert_problem(await http.get("/health/ready"), 503)
 
             fake_dns.answer = Answer.RECORDS
-            ready = None
-            with anyio.move_on_after(RECOVERY_BOUND_S):
-                while (ready := await http.get("/health/ready")).status_code != 200:  # noqa: ASYNC110 - polled over HTTP
-                    await anyio.sleep(0.1)
-            assert ready is not None
-            assert ready.status_code == 200, (
-                f"readiness did not return within {RECOVERY_BOUND_S} s of DNS answering again: {ready.text}"
+            await answered_within(
+                RECOVERY_BOUND_S, "readiness returning after DNS answered again", get_until_ok(http, "/health/ready")
             )
             created = await http.post("/items", json={"name": "bolt"})
 

@@ -25,6 +25,7 @@ import httpx
 from pydantic import BaseModel
 
 from app.settings import Driver
+from tests.support.api import get_until_ok
 from tests.support.apps import serve_app, short_budget_settings
 from tests.support.servers import FerretServer, ferretdb_server
 
@@ -85,11 +86,6 @@ class Load:
                 self.unexpected.append(f"{response.status_code} {response.text[:200]}")
 
 
-async def ready(http: httpx.AsyncClient) -> None:
-    while (await http.get("/health/ready")).status_code != 200:  # noqa: ASYNC110 - polled over HTTP
-        await anyio.sleep(0.1)
-
-
 async def flap(server: FerretServer, rng: random.Random) -> None:
     """KILLS crashes, each after 150 ms to 1.4 s of service, each down for 50-500 ms (the finding's pattern)."""
     for kill in range(1, KILLS + 1):
@@ -120,7 +116,7 @@ async def run(driver: Driver, seed: int, data_dir: Path) -> Outcome:
                 restarted = time.monotonic()
                 # The load goes on: the stuck state showed only while requests kept coming.
                 with anyio.move_on_after(RECOVERY_BOUND_S):
-                    await ready(http)
+                    await get_until_ok(http, "/health/ready")
                     ready_after = time.monotonic() - restarted
                     progress(f"ready {ready_after:.1f} s after the last restart")
                     await load.healthy.wait()

@@ -105,11 +105,7 @@ class FerretServer:
         """SIGKILL, as a crash or an OOM kill does: no goodbye to open connections. `start()` brings it back."""
         process, self._process = self._running(), None
         process.kill()
-        with anyio.move_on_after(START_TIMEOUT_S):
-            await process.wait()
-            await process.aclose()
-            return
-        raise TimeoutError(f"FerretDB on port {self.port} did not exit within {START_TIMEOUT_S} s of SIGKILL")
+        await self._reap(process, "SIGKILL")
 
     async def stop(self) -> None:
         """A real stop: SIGTERM, and wait for the process to exit."""
@@ -118,11 +114,14 @@ class FerretServer:
         process, self._process = self._process, None
         process.send_signal(signal.SIGCONT)  # a frozen process would not act on SIGTERM
         process.terminate()
+        await self._reap(process, "SIGTERM")
+
+    async def _reap(self, process: Process, signal_name: str) -> None:
         with anyio.move_on_after(START_TIMEOUT_S):
             await process.wait()
             await process.aclose()
             return
-        raise TimeoutError(f"FerretDB on port {self.port} did not exit within {START_TIMEOUT_S} s of SIGTERM")
+        raise TimeoutError(f"FerretDB on port {self.port} did not exit within {START_TIMEOUT_S} s of {signal_name}")
 
 
 @asynccontextmanager
