@@ -216,12 +216,13 @@ async def close_client(client: Client, *, may_block: bool = True) -> None:
     # PyMongo async's close() is a coroutine, awaited on the client's loop. Motor's is a blocking call
     # that can take seconds when connections are broken (measured: 10 s after a cut), so it runs on a
     # worker thread, off the loop; in memory that hop would be the slowest part of a test's lifespan.
-    if inspect.iscoroutinefunction(client.close):
-        await client.close()
+    close = client.close  # looked up once: mongomock-motor answers each lookup with a dir() of its client
+    if inspect.iscoroutinefunction(close):
+        await close()
     elif may_block:
-        await anyio.to_thread.run_sync(client.close)
+        await anyio.to_thread.run_sync(close)
     else:
-        client.close()
+        close()
 
 
 @asynccontextmanager

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: how a route gets the database handle the lifespan opened, typed with `Annotated`.
+"""FastAPI dependencies, typed with `Annotated`: how a route gets what the lifespan opened (the database handle,
+the repository over it, the settings).
 
 Every dependency is an `async def`: FastAPI runs a plain `def` dependency on a worker thread, one thread
 hop per dependency per request, and these do no blocking work that would need one.
@@ -6,7 +7,7 @@ hop per dependency per request, and these do no blocking work that would need on
 
 from __future__ import annotations
 
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from fastapi import Depends, Request
 
@@ -22,25 +23,33 @@ class State(TypedDict):
     db: Database
     settings: Settings
     indexes: IndexGate
+    # Built once per lifespan over `db`, so that a request only looks it up (measured in
+    # docs/performance.md: building it per request cost more than every other dependency together).
+    items: ItemRepository
 
 
 class LifespanNotRunError(RuntimeError):
     """A request arrived at an app whose lifespan has not run, so there is no database handle."""
 
 
-async def get_db(request: Request) -> Database:
-    db: Database | None = getattr(request.state, "db", None)
-    if db is None:
+def _from_state(request: Request, key: str) -> Any:
+    value = getattr(request.state, key, None)
+    if value is None:
         raise LifespanNotRunError(
-            "request.state has no 'db': the app's lifespan has not run for this app. Servers such as uvicorn"
+            f"request.state has no {key!r}: the app's lifespan has not run for this app. Servers such as uvicorn"
             " run it; in tests, enter it in the test's loop and send requests to the app it ran for"
             " (the loopsafe-mongo pytest plugin's `client` fixture does both)."
         )
+    return value
+
+
+async def get_db(request: Request) -> Database:
+    db: Database = _from_state(request, "db")
     return db
 
 
 async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.state.settings
+    settings: Settings = _from_state(request, "settings")
     return settings
 
 
@@ -49,14 +58,15 @@ class IndexesNotReadyError(RuntimeError):
 
 
 async def get_index_gate(request: Request) -> IndexGate:
-    gate: IndexGate = request.state.indexes
+    gate: IndexGate = _from_state(request, "indexes")
     return gate
 
 
-async def get_items(
-    db: Annotated[Database, Depends(get_db)], settings: Annotated[Settings, Depends(get_settings)]
-) -> ItemRepository:
-    return ItemRepository(db, deadline_s=settings.database_deadline_s)
+async def get_items(request: Request) -> ItemRepository:
+    # One dependency, not one built from get_db and get_settings: FastAPI solves each sub-dependency
+    # on every request, and this is on every route's path.
+    items: ItemRepository = _from_state(request, "items")
+    return items
 
 
 async def get_writable_items(

@@ -110,6 +110,8 @@ class ExactJsonRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler  # no body to parse: nothing to change, and no second Request per request
         body_model = _closed_body_model(self)
 
         async def exact_json_handler(request: Request) -> Response:

@@ -16,6 +16,7 @@ from app.database import open_database
 from app.deps import State
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitsMiddleware
+from app.repository import ItemRepository
 from app.routers import health, items
 from app.settings import Settings
 from app.startup import IndexGate, create_indexes
@@ -30,9 +31,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with open_database(settings) as db, anyio.create_task_group() as background:
             gate = IndexGate()
             # Returns after the first attempt; if the database was down, retries go on in the background.
-            await background.start(create_indexes, db, gate)
-            yield {"db": db, "settings": settings, "indexes": gate}
-            background.cancel_scope.cancel()
+            await create_indexes(db, gate, background)
+            items = ItemRepository(db, deadline_s=settings.database_deadline_s)
+            yield {"db": db, "settings": settings, "indexes": gate, "items": items}
+            if not gate.is_open:
+                background.cancel_scope.cancel()  # the index retries, still going: the database never came back
 
     app = FastAPI(
         title="Items API",

@@ -51,7 +51,11 @@ class IdempotencyKeyReusedError(ValueError):
 
 
 async def ensure_indexes(db: Database) -> None:
-    """Create the indexes the service relies on; idempotent, run at every startup."""
+    """Create the indexes the service relies on; idempotent, run at every startup.
+
+    One command per index, not one `createIndexes` for all three: FerretDB 1.24 panics on a batch whose
+    indexes already exist and drops the connection (tools/ferretdb/README.md).
+    """
     items = db[COLLECTION]
     await items.create_index([("name", 1)], unique=True, name="name_unique")
     await items.create_index([("tags", 1), ("_id", 1)], unique=False, name="tags_id")
@@ -106,7 +110,8 @@ def _within_deadline(
 
 
 class ItemRepository:
-    """Items in one database. Cheap to build: one per request, over the app's database handle.
+    """Items in one database. The app's lifespan builds one over its database handle, and every request
+    shares it: it holds that collection handle and the deadline, and nothing that changes between calls.
 
     With `deadline_s`, every public method answers within that time, or raises DeadlineExceededError. The
     driver's own budget (`timeoutMS`) does not bound latency on Motor: Motor runs each operation on a

@@ -7,10 +7,11 @@ database answers; no restart is needed.
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import anyio
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup
 
 from app.database import Database, DriverError, error_name, is_unavailable
 from app.repository import ensure_indexes
@@ -34,25 +35,35 @@ class IndexGate:
         self._open.set()
 
 
-async def create_indexes(db: Database, gate: IndexGate, *, task_status: TaskStatus[None]) -> None:
-    """Try once, report started, then keep retrying in the background until the indexes exist.
+async def create_indexes(db: Database, gate: IndexGate, background: TaskGroup) -> None:
+    """Try once now; if the database is unavailable, go on retrying in `background` until the indexes exist.
 
-    An error other than "unavailable" on the first try (an index that cannot be built, say) fails
-    startup, because retrying cannot fix it.
+    An error other than "unavailable" on this first try (an index that cannot be built, say) is raised,
+    failing startup, because retrying cannot fix it. The first try runs inline, not as a task: a lifespan
+    per test pays for every task started here.
     """
-    attempt = 0
-    while True:
+    try:
+        await ensure_indexes(db)
+    except DriverError as exc:
+        if not is_unavailable(exc):
+            raise
+        _not_yet(exc)
+        background.start_soon(_retry_until_created, db, gate)
+    else:
+        gate.open()
+
+
+async def _retry_until_created(db: Database, gate: IndexGate) -> None:
+    for attempt in itertools.count():
+        await anyio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
         try:
             await ensure_indexes(db)
         except DriverError as exc:
-            if attempt == 0 and not is_unavailable(exc):
-                raise
-            logger.warning("indexes not created yet (%s); writes get 503 until they are", error_name(exc))
+            _not_yet(exc)
         else:
             gate.open()
-        if attempt == 0:
-            task_status.started()
-        if gate.is_open:
             return
-        await anyio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
-        attempt += 1
+
+
+def _not_yet(exc: DriverError) -> None:
+    logger.warning("indexes not created yet (%s); writes get 503 until they are", error_name(exc))

@@ -5,8 +5,9 @@ Two measurements, each interleaved round by round so that a machine's drift hits
 1. One request, GET /items/{id}, three ways, in memory (mongomock-motor):
    - `harness`: this app, its lifespan run by `loopsafe_mongo.run_lifespan`, through `httpx.AsyncClient`
      over `httpx.ASGITransport`, as the plugin's `client` fixture does;
-   - `floor`: a minimal FastAPI app whose one route does the same `find_one` on a mongomock-motor
-     collection, through the same transport: what any FastAPI + Mongo test pays at least;
+   - `floor`: a minimal FastAPI app whose one route does the app's `find_one` on the same document in a
+     mongomock-motor collection and returns it as stored, through the same transport: what any FastAPI +
+     Mongo test pays at least;
    - `TestClient`: this app through Starlette's sync `TestClient`, which users often pick.
    Printed as microseconds per request and as ratios to the floor (issue 11's target: harness <= 1.4x).
 
@@ -18,8 +19,9 @@ Two measurements, each interleaved round by round so that a machine's drift hits
    - `session`: one lifespan; after each test `delete_many` on every collection.
    Printed as milliseconds per test and as ratios to `session` (target: function <= 1.2x session).
 
-Every figure comes with its spread (min, median, max of the per-round medians) and a NOISY flag when the
-spread is wider than --noise-limit. Run it from the repository root:
+Every side shows the lowest, median and highest of its per-round medians; every ratio is the median of
+the per-round ratios, with their interquartile range and a NOISY flag when that range is wider than
+--noise-limit times the median. Run it from the repository root:
 
     .venv/bin/python -m bench.bench_harness                       # in memory
     MONGODB_URL=$(scripts/ferretdb.sh url) .venv/bin/python -m bench.bench_harness   # part 2 on a server
@@ -37,15 +39,18 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from bson import ObjectId
+from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 from loopsafe_mongo import RunningApp, run_lifespan
 from mongomock_motor import AsyncMongoMockClient
 
 from app.main import create_app
 from app.settings import Settings
+from bench.common import add_common_options, spread
 
 Side = Callable[[], Awaitable[float]]
 
@@ -61,22 +66,25 @@ class Figure:
     def median(self) -> float:
         return statistics.median(self.rounds)
 
-    def spread(self) -> float:
-        return (max(self.rounds) - min(self.rounds)) / self.median if len(self.rounds) > 1 else 0.0
-
 
 def report(title: str, unit: str, scale: float, figures: list[Figure], *, noise_limit: float) -> None:
+    """One line per side: its per-round medians (lowest, median, highest) and its ratio to the first side.
+
+    The ratio is taken round by round, so that drift in the machine's speed cancels; its spread is the
+    interquartile range of those per-round ratios over their median, and NOISY flags one above the limit.
+    """
     base = figures[0]
     print(f"\n{title}")
-    print(f"  {'':<26}{unit + ' min':>12}{'median':>10}{'max':>10}{'ratio':>9}  note")
+    print(f"  {'':<26}{unit + ' min':>12}{'median':>10}{'max':>10}{'ratio':>9}{'IQR of ratio':>16}  note")
     for figure in figures:
         low, mid, high = (value * scale for value in (min(figure.rounds), figure.median, max(figure.rounds)))
         ratios = [own / other for own, other in zip(figure.rounds, base.rounds, strict=True)]
-        spread = figure.spread()
-        note = f"NOISY (spread {spread:.0%})" if spread > noise_limit else ""
-        ratio = f"{statistics.median(ratios):.2f}x"
-        print(f"  {figure.name:<26}{low:>12.1f}{mid:>10.1f}{high:>10.1f}{ratio:>9}  {note}")
-    print(f"  (ratios: median of the per-round ratios to `{base.name}`)")
+        q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else (ratios * 3)
+        ratio_spread = spread(ratios)
+        note = f"NOISY (spread {ratio_spread:.0%})" if ratio_spread > noise_limit else ""
+        iqr, middle = f"{q1:.2f}-{q3:.2f}x", statistics.median(ratios)
+        print(f"  {figure.name:<26}{low:>12.1f}{mid:>10.1f}{high:>10.1f}{middle:>8.2f}x{iqr:>16}  {note}")
+    print(f"  (ratio: median of the per-round ratios to `{base.name}`; spread: their IQR / median)")
 
 
 async def interleave(sides: dict[str, Side], rounds: int, per_round: int) -> list[Figure]:
@@ -87,21 +95,17 @@ async def interleave(sides: dict[str, Side], rounds: int, per_round: int) -> lis
     return list(figures.values())
 
 
-def floor_app() -> FastAPI:
-    """The least a FastAPI + Mongo test can pay for one GET: one route, one find_one, nothing else."""
-    client: AsyncMongoMockClient = AsyncMongoMockClient()  # type: ignore[type-arg]
-    collection = client["floor"]["items"]
+def floor_app(collection: Any) -> FastAPI:
+    """The least a FastAPI + Mongo test can pay for one GET: one route, the app's own find_one on the same
+    document, returned as it is stored; no dependencies, no response model, no middleware of its own."""
     app = FastAPI()
 
     @app.get("/items/{item_id}")
-    async def read(item_id: str) -> dict[str, str]:
-        document = await collection.find_one({"_id": item_id})
-        return {"id": str(document["_id"]) if document else ""}
-
-    @app.post("/seed/{item_id}", status_code=201)
-    async def seed(item_id: str) -> dict[str, str]:
-        await collection.insert_one({"_id": item_id, "name": item_id})
-        return {"id": item_id}
+    async def read(item_id: str) -> dict[str, Any]:
+        document = await collection.find_one({"_id": ObjectId(item_id)})
+        if document is None:
+            raise HTTPException(404)
+        return {**document, "_id": str(document["_id"])}
 
     return app
 
@@ -119,26 +123,31 @@ async def request_costs(rounds: int, per_round: int) -> list[Figure]:
     async with (
         run_lifespan(create_app(settings)) as running,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=running.app), base_url="http://test") as harness,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=floor_app()), base_url="http://test") as floor,
     ):
         item = (await harness.post("/items", json={"name": "lamp"})).json()["id"]
-        (await floor.post(f"/seed/{item}")).raise_for_status()
-        with TestClient(create_app(settings)) as sync_client:
-            sync_item = sync_client.post("/items", json={"name": "lamp"}).json()["id"]
+        # The floor reads the very document the app stored, with the app's client options (tz_aware).
+        stored = await running.state["db"]["items"].find_one({"_id": ObjectId(item)})
+        floor_collection: Any = AsyncMongoMockClient(tz_aware=True)["floor"]["items"]
+        await floor_collection.insert_one(stored)
+        floor_transport = httpx.ASGITransport(app=floor_app(floor_collection))
+        async with httpx.AsyncClient(transport=floor_transport, base_url="http://test") as floor:
+            # A TestClient runs its app on a loop of its own, in another thread: it gets an app of its own.
+            with TestClient(create_app(settings)) as sync_client:
+                sync_item = sync_client.post("/items", json={"name": "lamp"}).json()["id"]
 
-            async def through_testclient() -> float:
-                start = time.perf_counter()
-                sync_client.get(f"/items/{sync_item}").raise_for_status()
-                return time.perf_counter() - start
+                async def through_testclient() -> float:
+                    start = time.perf_counter()
+                    sync_client.get(f"/items/{sync_item}").raise_for_status()
+                    return time.perf_counter() - start
 
-            sides: dict[str, Side] = {
-                "floor (bare FastAPI)": lambda: timed(floor, f"/items/{item}"),
-                "harness": lambda: timed(harness, f"/items/{item}"),
-                "TestClient": through_testclient,
-            }
-            for side in sides.values():  # warm every route before measuring
-                await side()
-            return await interleave(sides, rounds, per_round)
+                sides: dict[str, Side] = {
+                    "floor (bare FastAPI)": lambda: timed(floor, f"/items/{item}"),
+                    "harness": lambda: timed(harness, f"/items/{item}"),
+                    "TestClient": through_testclient,
+                }
+                for side in sides.values():  # warm every route before measuring
+                    await side()
+                return await interleave(sides, rounds, per_round)
 
 
 async def four_requests(running: RunningApp) -> None:
@@ -205,8 +214,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
     parser.add_argument("--per-round", type=int, default=20, help="samples per side per round (default 20)")
-    parser.add_argument("--noise-limit", type=float, default=0.25, help="spread that flags NOISY (default 0.25)")
-    parser.add_argument("--smoke", action="store_true", help="every path once, for CI; no figure is judged")
+    add_common_options(parser, noise_limit=0.15, noisy="a ratio")
     args = parser.parse_args()
     rounds, per_round = (2, 2) if args.smoke else (args.rounds, args.per_round)
     backend = Settings().redacted_url

@@ -21,14 +21,14 @@ from app.settings import IN_MEMORY_URL, Settings
 Operation = Callable[[Any], Awaitable[object]]
 
 
-async def _find_one(client: Any) -> object:
-    # As the app does it: a collection from the database handle per request, then one query.
-    result: object = await client["bench"]["items"].find_one({"name": "seed"})
+async def _find_one(collection: Any) -> object:
+    # As the app does it: one query on the collection handle its repository holds.
+    result: object = await collection.find_one({"name": "seed"})
     return result
 
 
-async def _insert_one(client: Any) -> object:
-    result: object = await client["bench"]["items"].insert_one({"name": "another"})
+async def _insert_one(collection: Any) -> object:
+    result: object = await collection.insert_one({"name": "another"})
     return result
 
 
@@ -53,7 +53,7 @@ async def _getitem(target: Any) -> object:
 
 
 OPERATIONS: dict[str, tuple[Operation, bool]] = {
-    # name: (operation, whether it runs on an in-memory client rather than on a bare _Target)
+    # name: (operation, whether it runs on an in-memory collection rather than on a bare _Target)
     "find_one, in memory": (_find_one, True),
     "insert_one, in memory": (_insert_one, True),
     "proxy only: await target.noop()": (_await_noop, False),
@@ -87,10 +87,11 @@ async def _measure(iterations: int, repeats: int) -> list[Row]:
     unguarded = create_client(Settings(mongodb_url=IN_MEMORY_URL, loop_guard=False))
     guarded = create_client(Settings(mongodb_url=IN_MEMORY_URL, loop_guard=True))
     bare_target = _Target()
-    sides = {False: (bare_target, guard(bare_target, prefixes=(__name__,))), True: (unguarded, guarded)}
+    collections = (unguarded["bench"]["items"], guarded["bench"]["items"])
+    sides = {False: (bare_target, guard(bare_target, prefixes=(__name__,))), True: collections}
     try:
-        for client in (unguarded, guarded):
-            await client["bench"]["items"].insert_one({"name": "seed"})
+        for collection in collections:
+            await collection.insert_one({"name": "seed"})
         rows = []
         for name, (operation, in_memory) in OPERATIONS.items():
             plain, proxied = sides[in_memory]

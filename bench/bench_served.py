@@ -13,6 +13,11 @@ guard, no repository, no FastAPI. Both sides run the same two reads at the same 
 - `page`: GET /items?limit=20 (the first page) against `find({}).sort("_id", 1).limit(20)`. The
   service asks the database for 21 documents, the extra one telling whether a next page exists.
 
+On a server it also runs the floor, `uvicorn bench.served_floor:app` with the same options: the least
+FastAPI app that serves the same two reads (the raw driver's queries, the documents returned as stored).
+Its rate is what FastAPI and uvicorn reach on this machine at all, and "svc/floor" is what this app's
+own work costs on top (there is no floor in memory, where each process has only its own data).
+
 The load on the service comes from `wrk` (C, `-t1`, keep-alive) when it is installed, else from a
 Python process of asyncio streams sending raw HTTP/1.1 keep-alive requests (`--generator`); the
 output says which. The load generator competes with the service for the machine's cores, and its CPU
@@ -22,8 +27,8 @@ mongomock-motor itself, in its own process with its own copy of the seeded items
 
 Repetitions are interleaved: in each round every driver and operation is measured on both sides
 back to back, with the side that goes first and the driver order alternating from round to round,
-so that drift hits both alike. Per cell it prints the median service req/s and raw ops/s over the
-rounds, and service/raw: the median over rounds of the two figures of the same round, with the lowest
+so that drift hits both alike. Per cell it prints the median service req/s, floor req/s and raw ops/s over
+the rounds, and service/raw: the median over rounds of the two figures of the same round, with the lowest
 and highest round (the issue's target is >= 0.85); then CPU milliseconds per request of the uvicorn
 process and per operation of the raw process (utime + stime from /proc/<pid>/stat, all threads, so
 Motor's pool included) and of the load generator. A ratio whose spread over the rounds (interquartile
@@ -52,6 +57,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import itertools
 import json
 import math
@@ -75,6 +81,8 @@ from bench.common import add_common_options, finite_median, ratio, spread
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVICE = "app.main:app"
+FLOOR = "bench.served_floor:app"
 OPERATIONS = ("get", "page")
 DRIVERS = ("motor", "pymongo")
 CONCURRENCY = 32
@@ -412,14 +420,17 @@ def stop_process(process: subprocess.Popen[Any]) -> None:
 
 
 class Service:
-    """`uvicorn app.main:app` on a free loopback port, its output in a log file."""
+    """`uvicorn <target>` (this app, or the floor) on a free loopback port, its output in a log file."""
 
-    def __init__(self, driver: str, env: dict[str, str], uvicorn_args: list[str], logs: Path) -> None:
+    def __init__(
+        self, driver: str, env: dict[str, str], uvicorn_args: list[str], logs: Path, target: str = SERVICE
+    ) -> None:
         self.driver = driver
+        self.name = f"{target} ({driver})"
         self.port = free_port()
-        self.log_path = logs / f"uvicorn-{driver}.log"
+        self.log_path = logs / f"uvicorn-{target.replace(':', '-')}-{driver}.log"
         self._log = self.log_path.open("w")
-        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+        command = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1"]
         self.process = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
             [*command, "--port", str(self.port), *uvicorn_args],
             cwd=ROOT,
@@ -438,11 +449,11 @@ class Service:
                 if sock.recv(12).startswith(b"HTTP/1.1 200"):
                     return
             time.sleep(0.1)
-        raise BenchError(f"uvicorn ({self.driver}) not ready after {READY_TIMEOUT_S} s:\n{self.log_path.read_text()}")
+        raise BenchError(f"uvicorn {self.name} not ready after {READY_TIMEOUT_S} s:\n{self.log_path.read_text()}")
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
-            raise BenchError(f"uvicorn ({self.driver}) exited:\n{self.log_path.read_text()[-3000:]}")
+            raise BenchError(f"uvicorn {self.name} exited:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -581,6 +592,7 @@ class Cell:
     op: str
     service: list[Run] = field(default_factory=list)
     raw: list[Run] = field(default_factory=list)
+    floor: list[Run] = field(default_factory=list)  # empty in memory: the floor has no data of its own
 
 
 def raw_run(worker: Worker, op: str, concurrency: int, duration_s: float) -> Run:
@@ -595,16 +607,25 @@ def load_average() -> str:
     return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def _median_ratio(tops: list[Run], bottoms: list[Run]) -> float:
+    """The median over rounds of one side's rate over another's in the same round (nan with no floor)."""
+    return finite_median([ratio(top.rate, bottom.rate) for top, bottom in zip(tops, bottoms, strict=True)])
+
+
+def _figure(value: float, width: int, digits: int) -> str:
+    return f"{value:{width}.{digits}f}" if math.isfinite(value) else f"{'-':>{width}}"
+
+
 def report(cells: list[Cell], rounds: int, noise_limit: float) -> None:
     print(f"\n{rounds} rounds; every figure is a median over the rounds")
     print(
-        f"  {'driver':<8} {'op':<5} {'service req/s':>13} {'raw ops/s':>10} {'service/raw':>12} {'range':>10}"
-        f" {'spread':>7} {'CPU ms/req uvicorn':>19} {'raw':>6} {'ratio':>6} {'generator':>10}  notes"
+        f"  {'driver':<8} {'op':<5} {'service/s':>9} {'floor/s':>8} {'raw/s':>7} {'service/raw':>11} {'range':>10}"
+        f" {'spread':>7} {'floor/raw':>9} {'svc/floor':>9} {'CPU ms: service':>15} {'floor':>6} {'raw':>5}"
+        f" {'generator':>9}  notes"
     )
     noisy = timed_out = 0
     for cell in cells:
         ratios = [ratio(s.rate, r.rate) for s, r in zip(cell.service, cell.raw, strict=True)]
-        cpu_ratios = [ratio(s.cpu_ms, r.cpu_ms) for s, r in zip(cell.service, cell.raw, strict=True)]
         finite = [r for r in ratios if math.isfinite(r)]
         low_high = f"{min(finite):.2f}-{max(finite):.2f}" if finite else "-"
         median_ratio = finite_median(ratios)
@@ -616,26 +637,37 @@ def report(cells: list[Cell], rounds: int, noise_limit: float) -> None:
             noisy += 1
             notes.append(f"NOISY (spread {ratio_spread:.0%})")
         service_timeouts, raw_timeouts = sum(s.timeouts for s in cell.service), sum(r.timeouts for r in cell.raw)
-        if service_timeouts or raw_timeouts:
+        floor_timeouts = sum(f.timeouts for f in cell.floor)
+        if service_timeouts or raw_timeouts or floor_timeouts:
             timed_out += 1
             service_total = sum(s.ok + s.timeouts for s in cell.service)
             raw_total = sum(r.ok + r.timeouts for r in cell.raw)
-            notes.append(f"timeouts: service {service_timeouts} of {service_total}, raw {raw_timeouts} of {raw_total}")
+            notes.append(
+                f"timeouts: service {service_timeouts} of {service_total}, raw {raw_timeouts} of {raw_total},"
+                f" floor {floor_timeouts}"
+            )
         if len(finite) < len(ratios):
             notes.append(f"{len(ratios) - len(finite)} round(s) with no success on one side")
+        floor_rate = finite_median([f.rate for f in cell.floor])
         print(
-            f"  {cell.driver:<8} {cell.op:<5} {finite_median([s.rate for s in cell.service]):13.0f}"
-            f" {finite_median([r.rate for r in cell.raw]):10.0f} {median_ratio:12.2f} {low_high:>10}"
-            f" {ratio_spread:7.0%} {finite_median([s.cpu_ms for s in cell.service]):19.2f}"
-            f" {finite_median([r.cpu_ms for r in cell.raw]):6.2f} {finite_median(cpu_ratios):6.2f}"
-            f" {finite_median([s.generator_cpu_ms for s in cell.service]):10.2f}  {'; '.join(notes)}"
+            f"  {cell.driver:<8} {cell.op:<5} {finite_median([s.rate for s in cell.service]):9.0f}"
+            f" {_figure(floor_rate, 8, 0)} {finite_median([r.rate for r in cell.raw]):7.0f}"
+            f" {median_ratio:11.2f} {low_high:>10} {ratio_spread:7.0%}"
+            f" {_figure(_median_ratio(cell.floor, cell.raw), 9, 2)}"
+            f" {_figure(_median_ratio(cell.service, cell.floor), 9, 2)}"
+            f" {finite_median([s.cpu_ms for s in cell.service]):15.2f}"
+            f" {_figure(finite_median([f.cpu_ms for f in cell.floor]), 6, 2)}"
+            f" {finite_median([r.cpu_ms for r in cell.raw]):5.2f}"
+            f" {finite_median([s.generator_cpu_ms for s in cell.service]):9.2f}  {'; '.join(notes)}"
         )
     print(
-        "\nservice/raw: the median over rounds of the service's req/s over the raw driver's ops/s in the same"
+        "\nservice/raw: the median over rounds of this app's req/s over the raw driver's ops/s in the same"
         f" round;\n  the target is >= {TARGET_RATIO}. range: the lowest and highest round. spread: interquartile"
-        " range over median.\n  CPU ms/req: utime + stime of the uvicorn process per successful request; raw: of"
-        " the raw driver's\n  process per operation; ratio: uvicorn/raw. generator: the load generator's CPU"
-        " per request\n  (it shares the machine with the service, not with the raw driver)."
+        " range over median.\n  floor: bench/served_floor.py, the least FastAPI app serving the same reads"
+        " under the same uvicorn\n  (on a server only); floor/raw and svc/floor: medians of the same rounds."
+        " CPU ms: utime + stime per\n  successful request of each uvicorn process, per operation of the raw"
+        " driver's process (all threads).\n  generator: the load generator's CPU per request (it shares the"
+        " machine with the service, not with the raw driver)."
     )
     if noisy:
         print(
@@ -653,6 +685,7 @@ def report(cells: list[Cell], rounds: int, noise_limit: float) -> None:
 def measure_round(
     cells: list[Cell],
     services: dict[str, Service],
+    floors: dict[str, Service],
     raws: dict[str, Worker],
     generator: Generator,
     *,
@@ -660,14 +693,19 @@ def measure_round(
     duration_s: float,
     flip: bool,
 ) -> None:
+    sides = ("service", "floor", "raw") if floors else ("service", "raw")
     for cell in cells[::-1] if flip else cells:
         service, raw = services[cell.driver], raws[cell.driver]
-        for side in ("raw", "service") if flip else ("service", "raw"):
+        for side in sides[::-1] if flip else sides:
             if side == "service":
                 cell.service.append(generator.run(service, cell.op, concurrency, duration_s))
+            elif side == "floor":
+                cell.floor.append(generator.run(floors[cell.driver], cell.op, concurrency, duration_s))
             else:
                 cell.raw.append(raw_run(raw, cell.op, concurrency, duration_s))
         service.check_alive()
+        if floors:
+            floors[cell.driver].check_alive()
 
 
 def parse_args() -> argparse.Namespace:
@@ -696,21 +734,37 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def start(
-    args: argparse.Namespace, env: dict[str, str], logs: Path, stack: contextlib.ExitStack
-) -> tuple[dict[str, Service], dict[str, Worker], list[Generator]]:
-    """The services (started, seeded, checked), the raw driver processes, and the load generators."""
+@dataclass
+class Started:
+    services: dict[str, Service]
+    floors: dict[str, Service]  # empty in memory
+    raws: dict[str, Worker]
+    generators: list[Generator]
+
+
+def start(args: argparse.Namespace, env: dict[str, str], logs: Path, stack: contextlib.ExitStack) -> Started:
+    """The services and, on a server, the floors (started, seeded, checked), the raw driver processes, and
+    the load generators."""
     in_memory = not env.get("MONGODB_URL") or env["MONGODB_URL"].startswith("mongomock://")
+    uvicorn_args = shlex.split(args.uvicorn_args)
     services: dict[str, Service] = {}
+    floors: dict[str, Service] = {}
     for driver in args.drivers:  # started together, so that they boot in parallel
-        services[driver] = Service(driver, env, shlex.split(args.uvicorn_args), logs)
+        services[driver] = Service(driver, env, uvicorn_args, logs)
         stack.callback(services[driver].stop)
+        if not in_memory:  # in memory the floor would have no data: it seeds nothing
+            floors[driver] = Service(driver, env, uvicorn_args, logs, target=FLOOR)
+            stack.callback(floors[driver].stop)
     for service in services.values():
         service.wait_ready()
         # On a server the services share one database, seeded once; in memory each has its own.
         shared = None if in_memory else next((s.ids for s in services.values() if s.ids), None)
         service.ids = shared or asyncio.run(seed_service(service.port, args.seed_items))
         asyncio.run(check_service(service.port, service.ids[0]))
+    for driver, floor in floors.items():
+        floor.wait_ready()
+        floor.ids = services[driver].ids
+        asyncio.run(check_service(floor.port, floor.ids[0]))
     raws: dict[str, Worker] = {}
     for driver in args.drivers:
         worker_args = ["--worker", "raw", "--driver", driver, "--seed-items", str(args.seed_items)]
@@ -726,7 +780,7 @@ def start(
         generators.append(PythonGenerator(env, logs))
     for generator in generators:
         stack.callback(generator.close)
-    return services, raws, generators
+    return Started(services, floors, raws, generators)
 
 
 def main() -> None:
@@ -747,12 +801,16 @@ def main() -> None:
         f" drivers {', '.join(args.drivers)}; concurrency {args.concurrency}; {args.seed_items} items;"
         f" {os.cpu_count()} CPUs; load average {load_average()}"
     )
-    print(f"uvicorn app.main:app {args.uvicorn_args or '(default options: access log on, h11, asyncio)'}")
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    print(f"uvicorn {SERVICE} {args.uvicorn_args or f'(default options: access log on, {http}, asyncio)'}")
+    if not in_memory:
+        print(f"floor: uvicorn {FLOOR} with the same options (bench/served_floor.py)")
     if args.smoke:
         print("SMOKE RUN: every path once, with tiny slices; the figures below are not measurements.")
     cells = [Cell(driver, op) for driver in args.drivers for op in OPERATIONS]
     with tempfile.TemporaryDirectory(prefix="bench_served_") as tmp, contextlib.ExitStack() as stack:
-        services, raws, generators = start(args, env, Path(tmp), stack)
+        started_processes = start(args, env, Path(tmp), stack)
+        generators = started_processes.generators
         print("load generator: " + "; then ".join(g.name for g in generators))
         # With wrk both sides run whole seconds, so that they measure over the same length of time.
         slice_s = max(1.0, math.ceil(args.slice_s)) if args.wrk and not args.smoke else args.slice_s
@@ -760,8 +818,9 @@ def main() -> None:
         def run_round(round_cells: list[Cell], generator: Generator, duration_s: float, flip: bool) -> None:
             measure_round(
                 round_cells,
-                services,
-                raws,
+                started_processes.services,
+                started_processes.floors,
+                started_processes.raws,
                 generator,
                 concurrency=args.concurrency,
                 duration_s=duration_s,

@@ -7,15 +7,15 @@ expires after IDEMPOTENCY_KEY_TTL_S; a malformed key is a 400 that stores nothin
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import httpx
 import pytest
+from loopsafe_mongo import RunningApp
 from pymongo.errors import AutoReconnect
 
-import app.deps
 from app.database import Collection, Database
 from app.repository import ItemRepository
 from app.settings import IN_MEMORY_URL, Settings
@@ -78,20 +78,18 @@ class _LosingDatabase:
         return self._items if name == "items" else self._db[name]
 
 
-def _losing_repository(losing: _LosesTheFirstInsertReply) -> Callable[..., ItemRepository]:
-    """What app.deps builds its repository with, over a database whose items collection is `losing`."""
-
-    def build(database: Database, **options: Any) -> ItemRepository:
-        return ItemRepository(_LosingDatabase(database, losing), **options)  # type: ignore[arg-type]
-
-    return build
+def _lose_the_first_insert_reply(running_app: RunningApp, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give the running app, for this test, a repository whose items collection loses its first insert's reply."""
+    current: ItemRepository = running_app.state["items"]
+    losing = _LosingDatabase(db, _LosesTheFirstInsertReply(db["items"]))
+    # Requests get a copy of the lifespan state, so the next one sees this repository.
+    monkeypatch.setitem(running_app.state, "items", ItemRepository(losing, deadline_s=current.deadline_s))  # type: ignore[arg-type]
 
 
 async def test_a_retry_after_a_committed_write_lost_its_reply_returns_that_item(
-    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, db: Database, running_app: RunningApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    losing = _LosesTheFirstInsertReply(db["items"])
-    monkeypatch.setattr(app.deps, "ItemRepository", _losing_repository(losing))
+    _lose_the_first_insert_reply(running_app, db, monkeypatch)
 
     lost = await _post(client, BOLT)
     retry = await _post(client, BOLT)
@@ -103,11 +101,10 @@ async def test_a_retry_after_a_committed_write_lost_its_reply_returns_that_item(
 
 
 async def test_a_retry_without_a_key_after_a_lost_reply_conflicts_with_itself(
-    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, db: Database, running_app: RunningApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The contrast: what the key is for. Without one, the retry of a committed write is a 409.
-    losing = _LosesTheFirstInsertReply(db["items"])
-    monkeypatch.setattr(app.deps, "ItemRepository", _losing_repository(losing))
+    _lose_the_first_insert_reply(running_app, db, monkeypatch)
 
     assert_problem(await _post(client, BOLT, key=None), 503)
     assert_problem(await _post(client, BOLT, key=None), 409)

@@ -20,7 +20,7 @@ import anyio
 import httpx
 import pytest
 
-import app.deps
+import app.main
 from app.database import Database
 from app.repository import ItemRepository
 from app.settings import IN_MEMORY_URL, Driver, Settings
@@ -102,7 +102,7 @@ async def test_a_database_call_that_never_returns_gets_the_503_of_a_timeout_at_t
     def hung(database: Database, **options: Any) -> ItemRepository:
         return ItemRepository(_Unanswered(), **options)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app.deps, "ItemRepository", hung)
+    monkeypatch.setattr(app.main, "ItemRepository", hung)  # what the lifespan builds its repository with
     settings = Settings(mongodb_url=IN_MEMORY_URL, mongodb_timeout_ms=BUDGET_MS)
     async with serve_app(settings) as http:
         response = None

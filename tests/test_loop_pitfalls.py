@@ -133,14 +133,14 @@ def test_in_memory_backend_without_guard_hides_the_bug(scenario: Scenario, run_s
     assert {name: outcome.outcome for name, outcome in run.tests.items()} == dict.fromkeys(scenario.tests, "passed")
 
 
-# get_db raises before any client call, so the guard cannot matter: one run per backend, with the default guard.
+# get_items raises before any client call, so the guard cannot matter: one run per backend, with the default guard.
 @pytest.mark.parametrize("backend", list(Backend), ids=str)
 def test_transport_without_lifespan_raises_lifespan_not_run_error(backend: Backend, run_scenario: RunScenario) -> None:
     run = run_scenario(runner.scenario("transport-without-lifespan"), Cell(backend, guard=True))
 
     for error in assert_failing_tests_fail(run):
         assert error.type == "app.deps.LifespanNotRunError"
-        assert error.message.startswith("request.state has no 'db': the app's lifespan has not run for this app.")
+        assert error.message.startswith("request.state has no 'items': the app's lifespan has not run for this app.")
 
 
 # With the guard on, the guard checks every call before the driver does, and binds sooner (at creation):

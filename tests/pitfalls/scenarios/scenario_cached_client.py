@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from app.database import Client, Database, create_client
-from app.deps import get_db, get_settings
+from app.database import Client, create_client
+from app.deps import get_items
 from app.main import create_app
+from app.repository import ItemRepository
 from app.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -26,14 +27,13 @@ def get_client() -> Client:
     return create_client(settings)  # the pitfall: made once, on whichever loop asks first, and kept for good
 
 
-def get_cached_db() -> Database:
-    return get_client()[settings.mongodb_db]
+def get_cached_items() -> ItemRepository:
+    return ItemRepository(get_client()[settings.mongodb_db], deadline_s=settings.database_deadline_s)
 
 
 app = create_app(settings)
-app.dependency_overrides[get_db] = get_cached_db
-# No lifespan runs for this app, so the settings the routes read come from here too.
-app.dependency_overrides[get_settings] = lambda: settings
+# No lifespan runs for this app: the routes get their repository from the cache instead.
+app.dependency_overrides[get_items] = get_cached_items
 
 
 @pytest.fixture

@@ -11,18 +11,19 @@ import httpx
 import pytest
 
 from app.database import create_client
-from app.deps import get_db, get_settings
+from app.deps import get_items
 from app.main import create_app
+from app.repository import ItemRepository
 from app.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
 settings = Settings()
 client = create_client(settings)  # the pitfall: made at import time, before any test loop exists
+items = ItemRepository(client[settings.mongodb_db], deadline_s=settings.database_deadline_s)
 app = create_app(settings)
-app.dependency_overrides[get_db] = lambda: client[settings.mongodb_db]
-# No lifespan runs for this app, so the settings the routes read come from here too.
-app.dependency_overrides[get_settings] = lambda: settings
+# No lifespan runs for this app: the routes get the repository over the import-time client instead.
+app.dependency_overrides[get_items] = lambda: items
 
 
 @pytest.fixture

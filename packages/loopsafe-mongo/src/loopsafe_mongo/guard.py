@@ -411,11 +411,11 @@ def _unwrap(value: object) -> object:
 
 def _unwrap_all(args: tuple[Any, ...]) -> tuple[Any, ...]:
     # The driver checks the types of what it is given (a session, say): hand it its own objects.
-    return tuple(_unwrap(arg) for arg in args)
+    return tuple([_unwrap(arg) for arg in args]) if args else args
 
 
 def _unwrap_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {name: _unwrap(value) for name, value in kwargs.items()}
+    return {name: _unwrap(value) for name, value in kwargs.items()} if kwargs else kwargs
 
 
 def _strict_from_env() -> bool:
