@@ -23,13 +23,13 @@ class State(TypedDict):
     db: Database
     settings: Settings
     indexes: IndexGate
-    # Built once per lifespan over `db`, so that a request only looks it up (measured in
-    # docs/performance.md: building it per request cost more than every other dependency together).
+    # Built once per lifespan over `db`, so that a request only looks it up: built per request, it made a
+    # collection handle through the loop guard and the driver every time (docs/performance.md).
     items: ItemRepository
 
 
 class LifespanNotRunError(RuntimeError):
-    """A request arrived at an app whose lifespan has not run, so there is no database handle."""
+    """A request arrived at an app whose lifespan has not run, so request.state holds nothing it opened."""
 
 
 def _from_state(request: Request, key: str) -> Any:
@@ -44,6 +44,8 @@ def _from_state(request: Request, key: str) -> Any:
 
 
 async def get_db(request: Request) -> Database:
+    """The database handle, for routes that need it directly (readiness). The item routes use the
+    repository the lifespan built over it (get_items): to point them elsewhere, override get_items."""
     db: Database = _from_state(request, "db")
     return db
 

@@ -34,8 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await create_indexes(db, gate, background)
             items = ItemRepository(db, deadline_s=settings.database_deadline_s)
             yield {"db": db, "settings": settings, "indexes": gate, "items": items}
-            if not gate.is_open:
-                background.cancel_scope.cancel()  # the index retries, still going: the database never came back
+            background.cancel_scope.cancel()
 
     app = FastAPI(
         title="Items API",

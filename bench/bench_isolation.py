@@ -62,7 +62,7 @@ from loopsafe_mongo import RunningApp, run_lifespan
 
 from app.database import Client, Database, close_client, create_client
 from app.main import create_app
-from app.repository import ensure_indexes
+from app.repository import ItemRepository, ensure_indexes
 from app.settings import Driver, Settings
 from bench.common import DatabaseUnavailableError, add_common_options, is_timeout, retry_while_unavailable
 
@@ -238,7 +238,9 @@ class SessionClientDbPerTest(SessionStrategy):
         start = time.perf_counter()
         db = self.client[fresh_db_name("d")]
         await ensure_indexes(db)
-        self.running.state["db"] = db  # the app's requests now use this test's database
+        # The app's requests now use this test's database, through a repository over it.
+        self.running.state["db"] = db
+        self.running.state["items"] = ItemRepository(db, deadline_s=self.running.state["items"].deadline_s)
         body = await simulated_test(self.running)
         if self.in_memory:
             await drop_collections(db)  # mongomock has no dropDatabase command

@@ -1,13 +1,15 @@
 """What the loop guard costs per operation: guarded vs unguarded in-memory queries, and the bare proxy on its own.
 
-Run with `.venv/bin/python -m bench.bench_loop_guard [iterations] [repeats]`; both sides are measured in one run.
+Run with `.venv/bin/python -m bench.bench_loop_guard [iterations] [repeats]`; both sides are measured in one run,
+back to back per repeat, and a ratio whose spread over the repeats is above --noise-limit is flagged NOISY.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import platform
-import sys
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +19,9 @@ from loopsafe_mongo.guard import guard
 
 from app.database import close_client, create_client
 from app.settings import IN_MEMORY_URL, Settings
+from bench.common import add_common_options, spread
+
+NOISE_LIMIT = 0.15
 
 Operation = Callable[[Any], Awaitable[object]]
 
@@ -66,10 +71,11 @@ class Row:
     operation: str
     unguarded_s: float  # per operation, best of the repeats
     guarded_s: float
+    ratios: list[float]  # guarded / unguarded, one per repeat (the two sides measured back to back)
 
     @property
     def ratio(self) -> float:
-        return self.guarded_s / self.unguarded_s
+        return statistics.median(self.ratios)
 
     @property
     def overhead_s(self) -> float:
@@ -102,7 +108,8 @@ async def _measure(iterations: int, repeats: int) -> list[Row]:
                 (await _time_per_op(operation, plain, iterations), await _time_per_op(operation, proxied, iterations))
                 for _ in range(repeats)
             ]
-            rows.append(Row(name, min(t[0] for t in timings), min(t[1] for t in timings)))
+            ratios = [proxied_s / plain_s for plain_s, proxied_s in timings]
+            rows.append(Row(name, min(t[0] for t in timings), min(t[1] for t in timings), ratios))
         return rows
     finally:
         await close_client(unguarded)
@@ -114,19 +121,27 @@ def measure(iterations: int = 2_000, repeats: int = 5) -> list[Row]:
     return asyncio.run(_measure(iterations, repeats))
 
 
-def main(argv: list[str]) -> None:
-    iterations, repeats = (int(argv[0]) if argv else 2_000), (int(argv[1]) if len(argv) > 1 else 5)
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("iterations", type=int, nargs="?", default=2_000, help="per measurement (default 2000)")
+    parser.add_argument("repeats", type=int, nargs="?", default=5, help="pairs of measurements (default 5)")
+    add_common_options(parser, noise_limit=NOISE_LIMIT, noisy="a ratio")
+    args = parser.parse_args()
+    iterations, repeats = (20, 1) if args.smoke else (args.iterations, args.repeats)
     rows = measure(iterations, repeats)
     print(f"Loop guard cost per operation: best of {repeats} x {iterations} iterations, one process,")
     print(f"Python {platform.python_version()} on {platform.machine()}.")
     print()
-    print(f"{'operation':<34}{'unguarded':>12}{'guarded':>12}{'overhead':>12}{'ratio':>9}")
+    print(f"{'operation':<34}{'unguarded':>12}{'guarded':>12}{'overhead':>12}{'ratio':>9}{'spread':>8}  note")
     for row in rows:
+        ratio_spread = spread(row.ratios)
+        note = f"NOISY (spread {ratio_spread:.0%})" if ratio_spread > args.noise_limit else ""
         print(
             f"{row.operation:<34}{row.unguarded_s * 1e6:>9.2f} µs{row.guarded_s * 1e6:>9.2f} µs"
-            f"{row.overhead_s * 1e6:>+9.2f} µs{row.ratio:>8.2f}x"
+            f"{row.overhead_s * 1e6:>+9.2f} µs{row.ratio:>8.2f}x{ratio_spread:>8.0%}  {note}"
         )
+    print("\ntimes: the best of the repeats; ratio: the median of the per-repeat ratios; spread: their IQR / median")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

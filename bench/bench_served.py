@@ -609,6 +609,8 @@ def load_average() -> str:
 
 def _median_ratio(tops: list[Run], bottoms: list[Run]) -> float:
     """The median over rounds of one side's rate over another's in the same round (nan with no floor)."""
+    if not tops or not bottoms:
+        return math.nan
     return finite_median([ratio(top.rate, bottom.rate) for top, bottom in zip(tops, bottoms, strict=True)])
 
 

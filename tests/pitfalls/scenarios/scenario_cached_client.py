@@ -32,7 +32,7 @@ def get_cached_items() -> ItemRepository:
 
 
 app = create_app(settings)
-# No lifespan runs for this app: the routes get their repository from the cache instead.
+# No lifespan runs for this app: the routes get a repository over the cached client instead.
 app.dependency_overrides[get_items] = get_cached_items
 
 

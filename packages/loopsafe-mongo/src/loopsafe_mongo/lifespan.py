@@ -62,7 +62,8 @@ async def run_lifespan(app: ASGIApp, *, timeout_s: float = DEFAULT_TIMEOUT_S) ->
     scope: Scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
     # Unbounded asyncio queues: putting never waits, and getting waits only when there is nothing yet. A
     # function-scoped lifespan runs once per test, so every pass through the event loop here is paid by
-    # every test (anyio's memory streams took twice as many, about 0.3 ms per lifespan).
+    # every test: with anyio's memory streams a lifespan took 10 passes instead of 5, and this exchange
+    # cost 323 us instead of 74-127 us.
     to_app: asyncio.Queue[Message] = asyncio.Queue()
     # None: the app's lifespan has ended.
     from_app: asyncio.Queue[Message | None] = asyncio.Queue()
