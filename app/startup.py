@@ -54,10 +54,15 @@ async def create_indexes(db: Database, gate: IndexGate, background: TaskGroup) -
 
 
 async def _retry_until_created(db: Database, gate: IndexGate) -> None:
+    """Retry until the indexes exist. Shutdown cancels this task, but only between attempts."""
     for attempt in itertools.count():
         await anyio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
         try:
-            await ensure_indexes(db)
+            # Shielded: a PyMongo operation cancelled at the wrong moment can keep its topology lock for
+            # good (Settings.database_deadline_s). An attempt ends within the driver's own timeouts;
+            # shutdown waits for it, and the cancellation lands at the next sleep.
+            with anyio.CancelScope(shield=True):
+                await ensure_indexes(db)
         except DriverError as exc:
             _not_yet(exc)
         else:

@@ -10,8 +10,12 @@ from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
 import app.startup
 from app.startup import IndexGate, create_indexes
+from tests.support.waits import within
 
 pytestmark = pytest.mark.anyio
+
+# A bound on hanging, not a speed target: nothing here waits on anything slow.
+WAIT_S = 10
 
 
 class FlakyDatabase:
@@ -64,6 +68,43 @@ async def test_a_non_transient_error_on_the_first_attempt_fails_startup() -> Non
             await create_indexes(database, IndexGate(), tasks)  # type: ignore[arg-type]
 
     assert raised.group_contains(OperationFailure)
+
+
+class HangingRetry(FlakyDatabase):
+    """Down at the first attempt; the retry's index creation then waits for `release`, and notes whether a
+    cancellation reached it."""
+
+    def __init__(self) -> None:
+        super().__init__(ServerSelectionTimeoutError("down"))
+        self.retrying, self.release = anyio.Event(), anyio.Event()
+        self.cancelled = False
+
+    async def create_index(self, *args: Any, **kwargs: Any) -> str:
+        if self.errors:
+            return await super().create_index(*args, **kwargs)
+        self.retrying.set()
+        try:
+            await self.release.wait()
+        except anyio.get_cancelled_exc_class():
+            self.cancelled = True
+            raise
+        return "ok"
+
+
+async def test_shutdown_lets_an_index_attempt_in_flight_finish_instead_of_cancelling_it() -> None:
+    gate = IndexGate()
+    database = HangingRetry()
+
+    with within(WAIT_S, "shutdown of a startup whose index retry was in flight"):
+        async with anyio.create_task_group() as tasks:
+            await create_indexes(database, gate, tasks)  # type: ignore[arg-type]
+            with within(WAIT_S, "the background retry of the index creation"):
+                await database.retrying.wait()
+            tasks.cancel_scope.cancel()  # what the app's lifespan does at shutdown
+            database.release.set()  # the driver call answers after the cancellation
+
+    assert not database.cancelled, "shutdown cancelled a database call in flight"
+    assert gate.is_open
 
 
 async def test_a_later_non_transient_error_is_retried_not_fatal() -> None:
