@@ -1,6 +1,13 @@
-"""`python -m loopsafe_mongo`: what the guard's message points to, wherever the package is installed."""
+"""`python -m loopsafe_mongo [COMMAND]`: the guide the guard's message points to, and the package's tools.
+
+With no command it prints the bad patterns and their fixes. Each command lives in its own module and is
+imported only when asked for, so the guide needs nothing beyond the standard library.
+"""
 
 from __future__ import annotations
+
+import importlib
+import sys
 
 GUIDE = """\
 loopsafe-mongo: an async MongoDB client belongs to the event loop it first runs on.
@@ -23,12 +30,28 @@ Configure it with `loopsafe_app = package.module:create_app` (or an `app` fixtur
 
 Strict mode (LOOPSAFE_MONGO_STRICT=1, set by the plugin) also refuses a client created with no running loop.
 Turn the guard off in production by not wrapping the client: `guard()` is the only switch.
+
+Commands:
+  python -m loopsafe_mongo check PATHS   find these patterns in your code before a test runs
+  python -m loopsafe_mongo kata          exercises: fix each pattern yourself, in a folder of your own
 """
 
+# command -> the module whose `main(argv) -> int` runs it.
+COMMANDS = {"check": "loopsafe_mongo.check", "kata": "loopsafe_mongo.kata"}
 
-def main() -> None:
-    print(GUIDE, end="")
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in {"-h", "--help", "guide"}:
+        print(GUIDE, end="")
+        return 0
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        print(f"loopsafe_mongo: unknown command {command!r}; one of: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    run: int = importlib.import_module(COMMANDS[command]).main(rest)
+    return run
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
