@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
-import threading
-from collections.abc import Awaitable, Coroutine, Generator, Iterator
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any
 
 import pytest
@@ -102,18 +101,6 @@ async def find_one(client: Any) -> object:
 
 def run_on_new_loop(coro: Coroutine[Any, Any, object]) -> object:
     return asyncio.run(coro)
-
-
-@pytest.fixture
-def loop_in_thread() -> Iterator[asyncio.AbstractEventLoop]:
-    """A loop running in a thread of its own, as a sync TestClient's is."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="other-loop-thread")
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join()
-    loop.close()
 
 
 def test_client_binds_to_the_loop_of_its_first_use() -> None:

@@ -182,3 +182,61 @@ def test_the_command_the_message_points_to_prints_the_patterns_and_fixes() -> No
     assert "a client created at import time (a module global)     -> create it in the app's lifespan" in (
         completed.stdout
     )
+
+
+def test_asyncio_run_of_a_motor_call_on_a_client_not_yet_bound_raises_the_guards_error() -> None:
+    # find_one() runs before asyncio.run() starts its loop, so Motor finds no loop ("There is no current event
+    # loop"); the guard says why, although the client is bound to nothing yet (made off-loop, not strict).
+    client = guard(AsyncIOMotorClient(UNREACHABLE), strict=False)
+
+    with pytest.raises(
+        LoopMismatchError, match=r"(?s)bound to:   no loop yet.*fix: call the driver inside a coroutine"
+    ):
+        asyncio.run(client["shop"]["items"].find_one({}))
+    client.close()
+
+
+def test_a_motor_call_scheduled_from_another_thread_raises_the_guards_error(
+    loop_in_thread: asyncio.AbstractEventLoop,
+) -> None:
+    # The client belongs to the loop running in the other thread; this thread has no loop, and Motor starts
+    # the operation when find_one() is called: here, before run_coroutine_threadsafe hands anything over.
+    client = asyncio.run_coroutine_threadsafe(_on_loop(lambda: AsyncIOMotorClient(UNREACHABLE)), loop_in_thread)
+
+    with pytest.raises(LoopMismatchError, match="used now:   with no running event loop"):
+        asyncio.run_coroutine_threadsafe(client.result(timeout=30)["shop"]["items"].find_one({}), loop_in_thread)
+    client.result().close()
+
+
+def test_in_memory_a_call_scheduled_from_another_thread_is_checked_on_the_loop_that_awaits_it(
+    loop_in_thread: asyncio.AbstractEventLoop,
+) -> None:
+    # mongomock-motor's methods are coroutine functions: nothing runs until awaited, as with PyMongo async,
+    # so the guard checks the loop that awaits. On the client's own loop that is correct use.
+    items = asyncio.run_coroutine_threadsafe(_on_loop(AsyncMongoMockClient), loop_in_thread).result(30)["s"]["items"]
+
+    assert asyncio.run_coroutine_threadsafe(items.find_one({}), loop_in_thread).result(timeout=30) is None
+    with asyncio.Runner() as other, pytest.raises(LoopMismatchError, match="used now:   loop"):
+        other.run(items.find_one({}))
+
+
+def test_an_in_memory_database_passes_isinstance_for_motors_class_as_it_does_unguarded() -> None:
+    # mongomock-motor's objects claim Motor's classes through __class__; the guard passes that claim on.
+    guarded = guard(AsyncMongoMockClient(), strict=False)["shop"]
+
+    assert isinstance(AsyncMongoMockClient()["shop"], AsyncIOMotorDatabase)
+    assert isinstance(guarded, AsyncIOMotorDatabase)
+
+
+def test_in_memory_a_motor_gridfs_bucket_fails_as_it_does_unguarded() -> None:
+    # Motor's GridFS needs a real PyMongo database underneath; mongomock has none, guarded or not.
+    async def upload(client: Any) -> None:
+        await AsyncIOMotorGridFSBucket(client["files"]).upload_from_stream("a.txt", b"hello")
+
+    with pytest.raises(TypeError) as raw_error:
+        asyncio.run(upload(AsyncMongoMockClient()))
+    with pytest.raises(TypeError) as guarded_error:
+        asyncio.run(upload(guard(AsyncMongoMockClient(), strict=False)))
+
+    assert str(guarded_error.value) == str(raw_error.value)
+    assert "database must be an instance of Database" in str(raw_error.value)

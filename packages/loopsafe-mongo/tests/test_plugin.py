@@ -113,6 +113,18 @@ def test_a_session_lifespan_with_function_loops_fails_naming_the_settings(pytest
     )
 
 
+def test_a_module_loop_is_not_offered_as_a_lifespan_scope_the_harness_lacks(pytester: pytest.Pytester) -> None:
+    make_project(pytester, ANYIO_INI, marker="asyncio(loop_scope='module')")
+
+    result = run(pytester)
+
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        ["*the harness's lifespan is per test or per session: module is not one of its scopes*"]
+    )
+    result.stdout.no_fnmatch_line("*--loopsafe-scope=module*")
+
+
 def test_an_anyio_test_under_asyncio_fixtures_fails_naming_the_setting(pytester: pytest.Pytester) -> None:
     make_project(pytester, [*ANYIO_INI, "loopsafe_async = asyncio"])
 

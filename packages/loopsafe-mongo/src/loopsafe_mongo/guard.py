@@ -141,6 +141,14 @@ _FIX = (
 )
 
 
+_NO_LOOP_FIX = (
+    "  fix: call the driver inside a coroutine that runs on the client's loop. Motor starts an operation when"
+    " the method is called, so `asyncio.run(coll.find_one())` or `run_coroutine_threadsafe(coll.find_one(), loop)`"
+    " calls it before any loop runs it: pass a coroutine that awaits it instead (`async def main(): await"
+    " coll.find_one()`), and in tests await it in an async fixture or test on the test's own loop."
+)
+
+
 @dataclass
 class Binding:
     """Which loop one client belongs to, and where it came from. Shared by every proxy of that client."""
@@ -187,20 +195,28 @@ class Binding:
         return f"  created at: {self.created_at} (thread {self.created_thread})\n"
 
     def mismatch_message(self, current: asyncio.AbstractEventLoop | None) -> str:
-        assert self.loop is not None  # noqa: S101 - only called once bound
+        """Why a use from `current` (None: no running loop, as in sync code or a thread) is refused."""
         if current is None:
             used = f"  used now:   with no running event loop, at {_where(self.skip)}"
+            fix = _NO_LOOP_FIX
         else:
             task = asyncio.current_task(current)
             task_name = task.get_name() if task else "no task"
             used = f"  used now:   loop {id(current):#x}, task {task_name!r}, at {_where(self.skip)}"
+            fix = _FIX
+        if self.loop is None:
+            bound = "  bound to:   no loop yet\n"
+        else:
+            bound = (
+                f"  bound to:   loop {id(self.loop):#x} since {self.bound_at} (thread {self.bound_thread});"
+                f" that loop {_describe_loop(self.loop)}\n"
+            )
         return (
             "MongoDB client used from an event loop it does not belong to.\n"
             + self._created()
-            + f"  bound to:   loop {id(self.loop):#x} since {self.bound_at} (thread {self.bound_thread});"
-            f" that loop {_describe_loop(self.loop)}\n"
+            + bound
             + f"{used} (thread {threading.current_thread().name})\n"
-            + f"{_FIX} {self.docs}."
+            + f"{fix} {self.docs}."
         )
 
     def off_loop_message(self) -> str:
@@ -232,7 +248,7 @@ class Guarded:
     # and driver code that type-checks its arguments (GridFS buckets, ODMs) accepts it.
     @property  # type: ignore[misc]
     def __class__(self) -> type:
-        return type(self._target)
+        return self._target.__class__  # type: ignore[no-any-return]
 
     def __getattr__(self, name: str) -> Any:
         # Slots are not set yet while copy/pickle build an empty instance: no target, no recursion.
@@ -331,8 +347,9 @@ class Guarded:
             try:
                 result = method(*_unwrap_all(args), **_unwrap_kwargs(kwargs))
             except RuntimeError as exc:
-                # Motor, called with no running loop on a client bound to a closed one, fails inside.
-                if loop is None and binding.loop is not None:
+                # Motor, called with no running loop, fails inside ("There is no current event loop", or a
+                # closed loop it was bound to): the guard's message says why, bound or not.
+                if loop is None:
                     raise LoopMismatchError(binding.mismatch_message(None)) from exc
                 raise
             if closes:

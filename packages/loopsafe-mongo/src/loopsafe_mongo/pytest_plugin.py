@@ -51,7 +51,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "loopsafe_async", "Which plugin runs the async fixtures: auto (default), anyio or asyncio.", default="auto"
     )
-    parser.addini("loopsafe_state_key", "The lifespan-state key holding the database handle.", default="db")
+    parser.addini(
+        "loopsafe_db",
+        "Where the database handle is once the lifespan started: `state.KEY` (default `state.db`), an attribute"
+        " path on the app (`app.state.db`, `app.mongodb`), or `package.module:name`.",
+        default="",
+    )
+    parser.addini("loopsafe_state_key", "Same as `loopsafe_db = state.KEY` (the older spelling).", default="db")
 
 
 def lifespan_scope(config: pytest.Config) -> Scope:
@@ -82,17 +88,35 @@ def async_plugin(config: pytest.Config) -> AsyncPlugin:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Strict guard before any conftest is imported: a root conftest that imports an app whose client is
+    made at import time would otherwise make that client before strict mode is on (see guard())."""
+    # Set in the environment, so xdist workers, started later, inherit it.
+    os.environ.setdefault(STRICT_ENV, "1")
+
+
+def _harness_configured(config: pytest.Config) -> bool:
+    """Whether the project's settings name the harness (its app, or its async plugin)."""
+    return bool(config.getini("loopsafe_app")) or config.getini("loopsafe_async") != "auto"
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    if _asyncio_active(config) and not config.getini("asyncio_default_fixture_loop_scope"):
-        # Precise: only this one message, downgraded from error to a printed warning. The harness sets
-        # the loop scope of its own fixtures; the docs tell users to set the option for theirs.
+    if (
+        _harness_configured(config)
+        and _asyncio_active(config)
+        and not config.getini("asyncio_default_fixture_loop_scope")
+    ):
+        # Precise: only this one message, downgraded from error to a printed warning, and only in a project
+        # that configured the harness (which sets the loop scope of its own fixtures); any other project
+        # keeps pytest-asyncio's behaviour exactly. The docs tell users to set the option for theirs.
         import warnings  # noqa: PLC0415 - only needed here
 
         warnings.filterwarnings("default", message=_ASYNCIO_UNSET_WARNING, category=pytest.PytestDeprecationWarning)
-    # Strict guard: a client created with no running loop fails where it is made (see guard()).
+    # Again here, for a plugin registered after the initial conftests were loaded (pytester, `-p` late).
     os.environ.setdefault(STRICT_ENV, "1")
     scope, plugin = config.stash[_SETUP] = lifespan_scope(config), async_plugin(config)
-    config.pluginmanager.register(_fixtures(scope, plugin), _PLUGIN_NAME)
+    config.pluginmanager.register(_fixtures(scope, plugin, db_location(config)), _PLUGIN_NAME)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -110,6 +134,54 @@ def _load_app(spec: str) -> ASGIApp:
         app: ASGIApp = target()
         return app
     return target  # type: ignore[no-any-return]
+
+
+def db_location(config: pytest.Config) -> str:
+    """Where the `db` fixture finds the handle: `loopsafe_db`, else `state.<loopsafe_state_key>`."""
+    location: str = config.getini("loopsafe_db") or f"state.{config.getini('loopsafe_state_key')}"
+    head, _, rest = location.partition(".")
+    if ":" not in location and (head not in {"state", "app"} or not rest):
+        raise pytest.UsageError(
+            "loopsafe_db must be `state.KEY`, `app.ATTRIBUTE[.ATTRIBUTE...]` or `package.module:name`,"
+            f" not {location!r}"
+        )
+    return location
+
+
+async def find_database(location: str, running: RunningApp, app: object) -> Any:
+    """The handle at `location` (see db_location), read after startup: where the app's lifespan put it."""
+    head, _, path = location.partition(".")
+    if ":" in location:
+        module_name, _, name = location.partition(":")
+        value = getattr(importlib.import_module(module_name), name, _MISSING)
+        if value is _MISSING:
+            raise pytest.UsageError(f"loopsafe_db: module {module_name!r} has no {name!r}")
+        # A getter (`get_database()`), called on the test's loop like the app's own code would.
+        if callable(value):
+            value = value()
+            if inspect.isawaitable(value):
+                value = await value
+        return value
+    if head == "state":
+        if path not in running.state:
+            raise pytest.UsageError(
+                f"the app's lifespan state has no {path!r} (it has: {sorted(running.state) or 'nothing'})."
+                " Yield the database handle from the lifespan under that key, or say where it is with `loopsafe_db`."
+            )
+        return running.state[path]
+    value = app
+    for depth, attribute in enumerate(path.split(".")):
+        value = getattr(value, attribute, _MISSING)
+        if value is _MISSING:
+            found = ".".join(["app", *path.split(".")[:depth]])
+            raise pytest.UsageError(
+                f"loopsafe_db = {location}: {found} has no attribute {attribute!r} after the lifespan started."
+                " Set it in the lifespan (or startup handler), or point `loopsafe_db` where the handle is."
+            )
+    return value
+
+
+_MISSING = object()
 
 
 def _worker_suffix() -> str:
@@ -162,19 +234,53 @@ def _wrong_runner(item: pytest.Item, scope: Scope, plugin: AsyncPlugin) -> str |
             " configuration."
         )
     if test_scope != scope:
+        # Only offer the harness's own scopes: it has no module or class lifespan to switch to.
+        other_way = (
+            f", or run the harness with `--loopsafe-scope={test_scope}`"
+            if test_scope in _SCOPES
+            else f" (the harness's lifespan is per test or per session: {test_scope} is not one of its scopes)"
+        )
         return (
             f"this test runs on pytest-asyncio's {test_scope}-scoped loop, the app lifespan on the {scope}-scoped"
             f" one. Fix: set `asyncio_default_test_loop_scope = {scope}` and `asyncio_default_fixture_loop_scope ="
             f" {scope}` in your pytest configuration (and drop loop_scope={test_scope!r} from the test's asyncio"
-            f" marker), or run the harness with `--loopsafe-scope={test_scope}` if that is a scope it has."
+            f" marker){other_way}."
         )
     return None
 
 
+def _is_ours(fixturedef: Any) -> bool:
+    # The harness's fixtures are functions of this module (made in _fixtures); a project's own fixture of
+    # the same name (FastAPI's documented sync TestClient fixture is called `client`) is not.
+    return getattr(fixturedef.func, "__module__", None) == __name__
+
+
+def _uses_the_harness(item: pytest.Item) -> bool:
+    """Whether `item` will run one of the harness's loop-bound fixtures, not merely one of the same name.
+
+    For each name, the last definition pytest found is the one that runs; it reaches the one before it only
+    when it requests its own name (a project's `db` fixture that wraps the harness's `db`).
+    """
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:  # not a test function (a doctest, a plugin's own item): it cannot use the harness
+        return False
+    for name in _LOOP_BOUND_FIXTURES & set(info.names_closure):
+        for fixturedef in reversed(info.name2fixturedefs.get(name, ())):
+            if _is_ours(fixturedef):
+                return True
+            if name not in fixturedef.argnames:
+                break
+    return False
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Before any fixture runs: a test that uses the harness must run on the loop its lifespan runs on."""
-    if not _LOOP_BOUND_FIXTURES & set(getattr(item, "fixturenames", ())):
+    """Before any fixture runs: a test that uses the harness must run on the loop its lifespan runs on.
+
+    Only the harness's own fixtures are judged: a project that installs the plugin and uses none of them
+    runs exactly as before.
+    """
+    if not _uses_the_harness(item):
         return
     problem = _wrong_runner(item, *item.config.stash[_SETUP])
     if problem:
@@ -192,8 +298,8 @@ def check_same_loop(request: pytest.FixtureRequest, running: RunningApp, scope: 
         )
 
 
-def _fixtures(scope: Scope, plugin: AsyncPlugin) -> ModuleType:
-    """The harness's fixtures, made for the lifespan scope and async plugin in force."""
+def _fixtures(scope: Scope, plugin: AsyncPlugin, location: str) -> ModuleType:
+    """The harness's fixtures, made for the lifespan scope, async plugin and handle location in force."""
 
     def async_fixture(function: Callable[..., Any], fixture_scope: Scope = "function") -> Any:
         if plugin == "asyncio":
@@ -227,17 +333,11 @@ def _fixtures(scope: Scope, plugin: AsyncPlugin) -> ModuleType:
             yield running
 
     async def db(
-        running_app: RunningApp, clean_database: CleanDatabase, request: pytest.FixtureRequest
+        app: ASGIApp, running_app: RunningApp, clean_database: CleanDatabase, request: pytest.FixtureRequest
     ) -> AsyncIterator[Any]:
         """The very database handle the running app uses: await queries on it between requests."""
         check_same_loop(request, running_app, scope)
-        key = request.config.getini("loopsafe_state_key")
-        if key not in running_app.state:
-            raise pytest.UsageError(
-                f"the app's lifespan state has no {key!r} (it has: {sorted(running_app.state) or 'nothing'})."
-                " Yield the database handle from the lifespan under that key, or set `loopsafe_state_key`."
-            )
-        handle = running_app.state[key]
+        handle = await find_database(location, running_app, app)
         yield handle
         await clean_database(handle, scope)
 
