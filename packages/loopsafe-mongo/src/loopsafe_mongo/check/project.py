@@ -239,10 +239,13 @@ class ClientCalls:
         """The function returns a new client (possibly wrapped), made in its body."""
         tainted: set[str] = set()
         returns: list[ast.expr] = []
-        for node in own_body_nodes(function):
+        nodes = list(own_body_nodes(function))
+        # A global it sets is a cache (rule LSM002), not a new client per call.
+        globals_ = {name for n in nodes if isinstance(n, ast.Global) for name in n.names}
+        for node in nodes:
             if isinstance(node, ast.Assign | ast.AnnAssign) and node.value and self.made_in(node.value, tainted):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                tainted.update(t.id for t in targets if isinstance(t, ast.Name))
+                tainted.update(t.id for t in targets if isinstance(t, ast.Name) and t.id not in globals_)
             elif isinstance(node, ast.Return) and node.value is not None:
                 returns.append(node.value)
             elif isinstance(node, ast.Yield | ast.YieldFrom):

@@ -127,33 +127,30 @@ class FileChecker:
     def check_cached(self, function: Function) -> None:
         if is_cached(function) and function.name in self.facts.cached:
             self.report(function, "LSM002", f"{function.name}() caches a client for good (lru_cache)")
-        if function.name in self.facts.startup:
-            return  # a lifespan or startup hook stores the client it made on the serving loop: that is the fix
-        globals_ = {name for n in own_body_nodes(function) if isinstance(n, ast.Global) for name in n.names}
-        for node in own_body_nodes(function):
+        nodes = list(own_body_nodes(function))
+        globals_ = {name for n in nodes if isinstance(n, ast.Global) for name in n.names}
+        for node in nodes:
             if not (isinstance(node, ast.Assign | ast.AnnAssign) and node.value and self.clients.made_in(node.value)):
                 continue
             for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
-                if isinstance(target, ast.Name) and target.id in globals_:
-                    self.report(node, "LSM002", f"global {target.id} holds a client made in {function.name}()")
-                elif isinstance(target, ast.Attribute) and _is_module_object(target.value, self.module):
+                kept = (isinstance(target, ast.Name) and target.id in globals_) or (
+                    isinstance(target, ast.Attribute) and _outlives_the_call(target.value, self.module)
+                )
+                # A lifespan or startup hook that stores a new client each time it runs is the fix; made only
+                # `if client is None`, the client of the first lifespan is kept for every later one.
+                if kept and (function.name not in self.facts.startup or _made_lazily(node, target, nodes)):
                     held = ast.unparse(target)
-                    self.report(
-                        node, "LSM002", f"{held} (a module-level object) holds a client made in {function.name}()"
-                    )
+                    self.report(node, "LSM002", f"{held} keeps a client made in {function.name}() for good")
 
     # LSM003
     def check_per_loop_dict(self, function: Function) -> None:
         nodes = list(own_body_nodes(function))
         if self.clients.first_in(iter(nodes)) is None:
             return
-        loops = {
-            t.id
-            for n in nodes
-            if isinstance(n, ast.Assign) and _mentions_loop(n.value, frozenset())
-            for t in n.targets
-            if isinstance(t, ast.Name)
-        }
+        loops: set[str] = set()  # names holding the loop, or something of it: `loop_id = id(loop)`
+        for n in nodes:
+            if isinstance(n, ast.Assign) and _mentions_loop(n.value, loops):
+                loops.update(t.id for t in n.targets if isinstance(t, ast.Name))
         for node in nodes:
             key = None
             if isinstance(node, ast.Subscript):
@@ -202,11 +199,17 @@ class FileChecker:
             )
 
     def opens_client(self, function: Function) -> bool:
-        return any(
-            isinstance(n, ast.Call)
-            and (self.clients.is_client(n) or last_name(n.func) in LIFESPAN_ENTRIES | self.facts.client_contexts)
-            for n in own_body_nodes(function)
+        """It enters a lifespan (whose client the app's requests use), or hands tests a client it made."""
+        nodes = list(own_body_nodes(function))
+        if any(
+            isinstance(n, ast.Call) and last_name(n.func) in LIFESPAN_ENTRIES | self.facts.client_contexts
+            for n in nodes
+        ):
+            return True
+        gives = any(
+            isinstance(n, ast.Return | ast.Yield) and n.value is not None and string(n.value) is None for n in nodes
         )
+        return gives and self.clients.first_in(iter(nodes)) is not None
 
     def tests_loop_scope(self) -> int:
         """How long the loop of this module's tests lives: its pytestmark, the settings, or a loop fixture."""
@@ -314,13 +317,30 @@ def _blocks(statement: ast.If | ast.Try | ast.With) -> Iterator[list[ast.stmt]]:
             yield handler.body
 
 
-def _is_module_object(expr: ast.expr, module: Module) -> bool:
-    """A name bound at module level (not `self`, `cls` or a local): what it holds outlives every call."""
+def _outlives_the_call(expr: ast.expr, module: Module) -> bool:
+    """An object that outlives the function setting an attribute on it: a class (`cls`, `self.__class__`,
+    `type(self)`, or reached from one: `cls._instance`), or an object or class bound at module level."""
+    while isinstance(expr, ast.Attribute):
+        if expr.attr == "__class__":
+            return True
+        expr = expr.value
+    if isinstance(expr, ast.Call):
+        return last_name(expr.func) == "type"
     if not isinstance(expr, ast.Name):
         return False
-    return any(
-        isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == expr.id for t in s.targets)
+    return expr.id == "cls" or any(
+        (isinstance(s, ast.ClassDef) and s.name == expr.id)
+        or (isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == expr.id for t in s.targets))
         for s in module.tree.body
+    )
+
+
+def _made_lazily(assignment: ast.stmt, target: ast.expr, nodes: list[ast.AST]) -> bool:
+    """The assignment sits under an `if` that tests what it assigns (`if cls._client is None:`)."""
+    held = ast.unparse(target)
+    return any(
+        isinstance(n, ast.If) and held in ast.unparse(n.test) and any(c is assignment for c in own_nodes(n))
+        for n in nodes
     )
 
 
