@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from loopsafe_mongo.check.project import Module, SettingsFinder, collect
+from loopsafe_mongo.check.project import ImportFinder, Module, SettingsFinder, collect
 from loopsafe_mongo.check.report import FORMATS, ParseError
 from loopsafe_mongo.check.rules import BY_CODE
 from loopsafe_mongo.check.scan import FileChecker, Finding
@@ -73,8 +73,9 @@ def check_paths(paths: Iterable[Path], exclude: list[str] | None = None) -> tupl
         else:
             modules.append(parsed)
     checked = {m.path.resolve() for m in modules}
+    finder = ImportFinder()
     # Local modules the checked files import, read for their client factories (`from app.db import create_client`).
-    imported = {p.resolve() for m in modules for p in m.local_imports()} - checked
+    imported = {p.resolve() for m in modules for p in m.local_imports(finder)} - checked
     context = [m for m in map(parse, sorted(imported)) if isinstance(m, Module)]
     facts = collect(modules, context)
     settings = SettingsFinder()

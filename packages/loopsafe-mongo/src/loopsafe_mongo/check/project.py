@@ -7,7 +7,8 @@ from __future__ import annotations
 import ast
 import configparser
 import tomllib
-from collections.abc import Collection, Iterator
+import weakref
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,20 +23,36 @@ ASYNCIO_KEYS = ("asyncio_mode", "asyncio_default_fixture_loop_scope", "asyncio_d
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 
 
-def own_nodes(node: ast.AST) -> Iterator[ast.AST]:
-    """Every node under `node` that runs when it runs: nested functions, classes and lambdas run later."""
-    for child in ast.iter_child_nodes(node):
-        yield child
-        if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
-            yield from own_nodes(child)
+_RUNS_LATER = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+# Every rule reads a function's body: it is gathered once per function node (and forgotten with its tree).
+_BODIES: weakref.WeakKeyDictionary[ast.AST, list[ast.AST]] = weakref.WeakKeyDictionary()
 
 
-def own_body_nodes(function: Function) -> Iterator[ast.AST]:
+def own_nodes(node: ast.AST) -> list[ast.AST]:
+    """Every node under `node` that runs when it runs, in source order: nested functions, classes and lambdas
+    run later, so their insides are left out."""
+    found: list[ast.AST] = []
+
+    def visit(parent: ast.AST) -> None:
+        for child in ast.iter_child_nodes(parent):
+            found.append(child)
+            if not isinstance(child, _RUNS_LATER):
+                visit(child)
+
+    visit(node)
+    return found
+
+
+def own_body_nodes(function: Function) -> list[ast.AST]:
     """The nodes of a function's body (not its decorators, arguments or defaults)."""
-    for statement in function.body:
-        yield statement
-        if not isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            yield from own_nodes(statement)
+    if function not in _BODIES:
+        found: list[ast.AST] = []
+        for statement in function.body:
+            found.append(statement)
+            if not isinstance(statement, _RUNS_LATER):
+                found.extend(own_nodes(statement))
+        _BODIES[function] = found
+    return _BODIES[function]
 
 
 def last_name(expr: ast.expr) -> str | None:
@@ -149,9 +166,13 @@ class Module:
     tree: ast.Module
     lines: list[str]
     aliases: dict[str, str] = field(default_factory=dict)
+    nodes: list[ast.AST] = field(default_factory=list)  # every node, walked once for all the rules
+    functions: list[Function] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for node in ast.walk(self.tree):
+        self.nodes = list(ast.walk(self.tree))
+        self.functions = [n for n in self.nodes if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+        for node in self.nodes:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     bound = alias.asname or alias.name.split(".")[0]
@@ -170,20 +191,37 @@ class Module:
             return None if base is None else f"{base}.{expr.attr}"
         return None
 
-    def local_imports(self) -> Iterator[Path]:
+    def local_imports(self, finder: ImportFinder) -> Iterator[Path]:
         """Files of this project that this module imports from, found next to it or in a directory above."""
-        for node in ast.walk(self.tree):
+        directory = self.path.resolve().parent
+        for node in self.nodes:
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                yield from _find_module(self.path.resolve().parent, node.module.split("."))
+                found = finder.find(directory, node.module)
+                if found is not None:
+                    yield found
 
 
-def _find_module(start: Path, parts: list[str]) -> Iterator[Path]:
-    for directory in (start, *start.parents):
-        base = directory.joinpath(*parts)
-        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-            if candidate.is_file():
-                yield candidate
-                return
+class ImportFinder:
+    """Finds the file of a project module (`app.database`) from a checked file's directory, looking there and
+    in each directory above; one lookup per directory and module name in a run."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[Path, str], Path | None] = {}
+
+    def find(self, start: Path, module: str) -> Path | None:
+        key = (start, module)
+        if key not in self._found:
+            self._found[key] = self._search(start, module.split("."))
+        return self._found[key]
+
+    @staticmethod
+    def _search(start: Path, parts: list[str]) -> Path | None:
+        for directory in (start, *start.parents):
+            base = directory.joinpath(*parts)
+            for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+                if candidate.is_file():
+                    return candidate
+        return None
 
 
 @dataclass
@@ -227,7 +265,7 @@ class ClientCalls:
             return True
         return last_name(call.func) in self.facts.factories
 
-    def first_in(self, nodes: Iterator[ast.AST]) -> ast.Call | None:
+    def first_in(self, nodes: Iterable[ast.AST]) -> ast.Call | None:
         return next((n for n in nodes if isinstance(n, ast.Call) and self.is_client(n)), None)
 
     def made_in(self, expr: ast.AST, tainted: Collection[str] = ()) -> bool:
@@ -253,26 +291,29 @@ class ClientCalls:
         return any(self.made_in(value, tainted) for value in returns)
 
 
-def _functions(tree: ast.AST) -> Iterator[Function]:
-    return (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))
-
-
 def _collect_factories(modules: list[Module], facts: Facts) -> None:
     """Functions and classes that make a client, to a fixed point: a factory that calls a factory is one."""
     while True:
         before = len(facts.factories) + len(facts.cached) + len(facts.client_contexts)
         for module in modules:
             calls = ClientCalls(module, facts)
-            for function in _functions(module.tree):
+            for function in module.functions:
+                if not _calls_a_client(function, facts):
+                    continue  # cheap test first: most functions call nothing that makes a client
                 if calls.returns_client(function):
                     (facts.cached if is_cached(function) else facts.factories).add(function.name)
                 elif is_context_manager(function) and calls.first_in(own_body_nodes(function)):
                     facts.client_contexts.add(function.name)
-            for cls in (n for n in ast.walk(module.tree) if isinstance(n, ast.ClassDef)):
+            for cls in (n for n in module.nodes if isinstance(n, ast.ClassDef)):
                 if _is_client_class(cls, calls):
                     facts.factories.add(cls.name)
         if len(facts.factories) + len(facts.cached) + len(facts.client_contexts) == before:
             return
+
+
+def _calls_a_client(function: Function, facts: Facts) -> bool:
+    names = CLIENT_CLASSES | facts.factories
+    return any(isinstance(n, ast.Call) and last_name(n.func) in names for n in own_body_nodes(function))
 
 
 def _is_client_class(cls: ast.ClassDef, calls: ClientCalls) -> bool:
@@ -286,7 +327,7 @@ def _is_client_class(cls: ast.ClassDef, calls: ClientCalls) -> bool:
 def _collect_names(module: Module, facts: Facts) -> None:
     """Dependencies, startup hooks, TestClient fixtures, app factories and loop fixtures of one module."""
     hooks: list[Function] = []
-    for node in ast.walk(module.tree):
+    for node in module.nodes:
         if isinstance(node, ast.Call):
             _collect_from_call(node, facts)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -344,9 +385,7 @@ def collect(modules: list[Module], context: list[Module]) -> Facts:
     """The project's facts, from the files checked and (for factories and app factories) the local files they import."""
     facts = Facts()
     _collect_factories([*modules, *context], facts)
-    facts.lifespan_apps = {
-        f.name for m in [*modules, *context] for f in _functions(m.tree) if _builds_app_with_lifespan(f)
-    }
+    facts.lifespan_apps = {f.name for m in [*modules, *context] for f in m.functions if _builds_app_with_lifespan(f)}
     for module in modules:
         _collect_names(module, facts)
     facts.startup.discard("")

@@ -72,6 +72,7 @@ class FileChecker:
         self.path = path
         self.clients = ClientCalls(module, facts)
         self.findings: list[Finding] = []
+        self.module_loop_scope = _module_loop_scope(module.tree)
 
     def report(self, node: ast.AST, code: str, message: str) -> None:
         line: int = getattr(node, "lineno", 1)
@@ -81,7 +82,7 @@ class FileChecker:
 
     def run(self) -> list[Finding]:
         self.check_import_time(self.module.tree.body)
-        for node in ast.walk(self.module.tree):
+        for node in self.module.nodes:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 self.check_function(node)
             elif isinstance(node, ast.ClassDef):
@@ -127,7 +128,7 @@ class FileChecker:
     def check_cached(self, function: Function) -> None:
         if is_cached(function) and function.name in self.facts.cached:
             self.report(function, "LSM002", f"{function.name}() caches a client for good (lru_cache)")
-        nodes = list(own_body_nodes(function))
+        nodes = own_body_nodes(function)
         globals_ = {name for n in nodes if isinstance(n, ast.Global) for name in n.names}
         for node in nodes:
             if not (isinstance(node, ast.Assign | ast.AnnAssign) and node.value and self.clients.made_in(node.value)):
@@ -144,7 +145,7 @@ class FileChecker:
 
     # LSM003
     def check_per_loop_dict(self, function: Function) -> None:
-        nodes = list(own_body_nodes(function))
+        nodes = own_body_nodes(function)
         if self.clients.first_in(iter(nodes)) is None:
             return
         loops: set[str] = set()  # names holding the loop, or something of it: `loop_id = id(loop)`
@@ -185,7 +186,10 @@ class FileChecker:
         if isinstance(function, ast.AsyncFunctionDef):
             if not (asyncio or self.settings.auto_mode):
                 return  # anyio runs it on the runner its tests share, or pytest refuses the scope mismatch
-            own_loop = loop_scope or self.settings.fixture_loop_scope or max(scope, self.facts.event_loop_scope)
+            own_loop = next(
+                (s for s in (loop_scope, self.settings.fixture_loop_scope) if s is not None),
+                max(scope, self.facts.event_loop_scope),  # pytest-asyncio's default: the fixture's own scope
+            )
             if own_loop < scope:
                 self.report(
                     function, "LSM005", f"{scope_name} fixture {function.name}() runs on a {SCOPE_NAMES[own_loop]} loop"
@@ -200,7 +204,7 @@ class FileChecker:
 
     def opens_client(self, function: Function) -> bool:
         """It enters a lifespan (whose client the app's requests use), or hands tests a client it made."""
-        nodes = list(own_body_nodes(function))
+        nodes = own_body_nodes(function)
         if any(
             isinstance(n, ast.Call) and last_name(n.func) in LIFESPAN_ENTRIES | self.facts.client_contexts
             for n in nodes
@@ -213,13 +217,13 @@ class FileChecker:
 
     def tests_loop_scope(self) -> int:
         """How long the loop of this module's tests lives: its pytestmark, the settings, or a loop fixture."""
-        marked = _module_loop_scope(self.module.tree) or FUNCTION_SCOPE
+        marked = self.module_loop_scope or FUNCTION_SCOPE
         configured = self.settings.test_loop_scope or FUNCTION_SCOPE
         return max(marked, configured, self.facts.event_loop_scope, self.facts.anyio_backend_scope)
 
     # LSM006
     def check_test_marker(self, function: Function) -> None:
-        module_scope = _module_loop_scope(self.module.tree)
+        module_scope = self.module_loop_scope
         if module_scope is None or module_scope == FUNCTION_SCOPE:
             return
         for decorator in function.decorator_list:
@@ -236,7 +240,7 @@ class FileChecker:
     # LSM007
     def check_testclient_db(self, function: ast.AsyncFunctionDef) -> None:
         params = {a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)}
-        nodes = list(own_body_nodes(function))
+        nodes = own_body_nodes(function)
         uses_testclient = bool(params & self.facts.testclient_fixtures) or any(
             isinstance(n, ast.Call) and last_name(n.func) == "TestClient" for n in nodes
         )
@@ -271,7 +275,7 @@ class FileChecker:
 
     # LSM010
     def check_app_without_lifespan(self, function: ast.AsyncFunctionDef) -> None:
-        nodes = list(own_body_nodes(function))
+        nodes = own_body_nodes(function)
         calls = [n for n in nodes if isinstance(n, ast.Call)]
         lifespan_args = {
             a.id
