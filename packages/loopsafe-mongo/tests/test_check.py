@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from loopsafe_mongo.__main__ import main as loopsafe_mongo_main
 from loopsafe_mongo.check import check_paths, main
 from loopsafe_mongo.check.rules import RULES
 
@@ -94,6 +95,9 @@ CASES: dict[str, tuple[str, str]] = {
         @pytest.fixture(scope="module")
         def db():
             return AsyncIOMotorClient("mongodb://db")["test"]
+
+        async def test_nothing_stored(db):
+            assert await db["items"].find_one({}) is None
         """,
         """
         import pytest
@@ -102,6 +106,9 @@ CASES: dict[str, tuple[str, str]] = {
         @pytest.fixture
         def db():
             return AsyncIOMotorClient("mongodb://db")["test"]
+
+        async def test_nothing_stored(db):
+            assert await db["items"].find_one({}) is None
         """,
     ),
     "LSM006": (
@@ -436,13 +443,26 @@ async def running_app():
 """
 
 
+TESTS = "async def test_items(running_app):\n    assert running_app\n"
+
+
 def test_a_session_lifespan_with_tests_on_per_test_loops_is_flagged(tmp_path: Path) -> None:
-    assert codes(tmp_path, {"conftest.py": SESSION_LIFESPAN}) == ["LSM005"]
+    assert codes(tmp_path, {"conftest.py": SESSION_LIFESPAN, "tests/test_items.py": TESTS}) == ["LSM005"]
 
 
 def test_a_session_lifespan_with_tests_on_the_session_loop_is_fine(tmp_path: Path) -> None:
     ini = "[pytest]\nasyncio_default_test_loop_scope = session\n"
-    assert codes(tmp_path, {"pytest.ini": ini, "conftest.py": SESSION_LIFESPAN}) == []
+    assert codes(tmp_path, {"pytest.ini": ini, "conftest.py": SESSION_LIFESPAN, "test_items.py": TESTS}) == []
+
+
+def test_a_session_lifespan_whose_tests_each_carry_the_session_marker_is_fine(tmp_path: Path) -> None:
+    tests = '@pytest.mark.asyncio(loop_scope="session")\n' + TESTS
+    assert codes(tmp_path, {"conftest.py": SESSION_LIFESPAN, "test_items.py": "import pytest\n" + tests}) == []
+
+
+def test_a_conftest_fixture_is_judged_only_by_the_tests_below_it(tmp_path: Path) -> None:
+    files = {"a/conftest.py": SESSION_LIFESPAN, "b/test_items.py": TESTS}  # b's tests cannot use a's fixture
+    assert codes(tmp_path, files) == []
 
 
 @pytest.mark.parametrize(
@@ -454,11 +474,16 @@ def test_a_session_lifespan_with_tests_on_the_session_loop_is_fine(tmp_path: Pat
     ],
 )
 def test_the_test_loop_scope_is_read_from_any_pytest_configuration(name: str, settings: str, tmp_path: Path) -> None:
-    assert codes(tmp_path, {name: settings, "tests/conftest.py": SESSION_LIFESPAN}) == []
+    assert codes(tmp_path, {name: settings, "tests/conftest.py": SESSION_LIFESPAN, "tests/test_items.py": TESTS}) == []
 
 
 def test_a_configuration_without_a_pytest_section_is_passed_over(tmp_path: Path) -> None:
-    files = {"tox.ini": "[tox]\nenvlist = py311\n", "pyproject.toml": "not toml [", "conftest.py": SESSION_LIFESPAN}
+    files = {
+        "tox.ini": "[tox]\nenvlist = py311\n",
+        "pyproject.toml": "not toml [",
+        "conftest.py": SESSION_LIFESPAN,
+        "test_items.py": TESTS,
+    }
     assert codes(tmp_path, files) == ["LSM005"]
 
 
@@ -489,7 +514,7 @@ def test_an_old_style_session_event_loop_fixture_gives_tests_the_session_loop(tm
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
     """
-    assert codes(tmp_path, {"conftest.py": SESSION_LIFESPAN, "loop.py": loop}) == []
+    assert codes(tmp_path, {"conftest.py": SESSION_LIFESPAN, "loop.py": loop, "test_items.py": TESTS}) == []
 
 
 def test_an_anyio_session_fixture_is_left_to_anyio(tmp_path: Path) -> None:
@@ -515,7 +540,7 @@ def test_auto_mode_makes_a_plain_async_fixture_pytest_asyncios(tmp_path: Path) -
         "import pytest_asyncio", "import pytest"
     )
     ini = "[pytest]\nasyncio_mode = auto\n"
-    assert codes(tmp_path, {"pytest.ini": ini, "conftest.py": source}) == ["LSM005"]
+    assert codes(tmp_path, {"pytest.ini": ini, "conftest.py": source, "test_items.py": TESTS}) == ["LSM005"]
 
 
 def test_a_session_fixture_that_hands_tests_nothing_is_fine(tmp_path: Path) -> None:
@@ -744,3 +769,9 @@ def test_the_command_runs_as_a_module(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert json.loads(result.stdout)["findings"][0]["code"] == "LSM001"
+
+
+def test_the_package_command_line_routes_check_here(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path, {"app.py": CASES["LSM001"][0]})
+    assert loopsafe_mongo_main(["check", str(tmp_path)]) == 1
+    assert "LSM001" in capsys.readouterr().out

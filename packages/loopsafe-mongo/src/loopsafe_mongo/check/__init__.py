@@ -14,7 +14,7 @@ from pathlib import Path
 from loopsafe_mongo.check.project import ImportFinder, Module, SettingsFinder, collect
 from loopsafe_mongo.check.report import FORMATS, ParseError
 from loopsafe_mongo.check.rules import BY_CODE
-from loopsafe_mongo.check.scan import FileChecker, Finding
+from loopsafe_mongo.check.scan import FileChecker, Finding, test_loop_scopes
 
 __all__ = ["Finding", "ParseError", "check_paths", "main"]
 
@@ -79,6 +79,9 @@ def check_paths(paths: Iterable[Path], exclude: list[str] | None = None) -> tupl
     context = [m for m in map(parse, sorted(imported)) if isinstance(m, Module)]
     facts = collect(modules, context)
     settings = SettingsFinder()
+    for module in modules:
+        if scopes := test_loop_scopes(module, settings.for_file(module.path), facts):
+            facts.test_loops[module.path.resolve()] = min(scopes)
     findings = [
         finding
         for module in modules

@@ -237,6 +237,8 @@ class Facts:
     lifespan_apps: set[str] = field(default_factory=set)  # functions that build an app with a lifespan
     event_loop_scope: int = FUNCTION_SCOPE  # scope of an `event_loop` fixture override (old pytest-asyncio)
     anyio_backend_scope: int = FUNCTION_SCOPE  # scope of the project's `anyio_backend` fixture
+    # checked file -> the shortest loop its async tests run on (scan.test_loop_scopes), for files with any
+    test_loops: dict[Path, int] = field(default_factory=dict)
 
 
 def is_cached(function: Function) -> bool:

@@ -195,7 +195,7 @@ class FileChecker:
                     function, "LSM005", f"{scope_name} fixture {function.name}() runs on a {SCOPE_NAMES[own_loop]} loop"
                 )
                 return
-        if tests_loop < scope:
+        if tests_loop is not None and tests_loop < scope:
             self.report(
                 function,
                 "LSM005",
@@ -215,11 +215,15 @@ class FileChecker:
         )
         return gives and self.clients.first_in(iter(nodes)) is not None
 
-    def tests_loop_scope(self) -> int:
-        """How long the loop of this module's tests lives: its pytestmark, the settings, or a loop fixture."""
-        marked = self.module_loop_scope or FUNCTION_SCOPE
-        configured = self.settings.test_loop_scope or FUNCTION_SCOPE
-        return max(marked, configured, self.facts.event_loop_scope, self.facts.anyio_backend_scope)
+    def tests_loop_scope(self) -> int | None:
+        """The shortest loop the tests this fixture serves run on: those of its module, or for a conftest.py
+        those of the checked modules below it. None when no such test is among the checked files."""
+        here = self.module.path.resolve()
+        if here.name == "conftest.py":
+            loops = [scope for path, scope in self.facts.test_loops.items() if path.is_relative_to(here.parent)]
+        else:
+            loops = [self.facts.test_loops[here]] if here in self.facts.test_loops else []
+        return min(loops, default=None)
 
     # LSM006
     def check_test_marker(self, function: Function) -> None:
@@ -303,6 +307,35 @@ class FileChecker:
                 self.report(call, "LSM010", f"requests go to the raw {app.id}, not the app run_lifespan yields")
             elif app.id in built and not lifespan_args:
                 self.report(call, "LSM010", f"requests go to {app.id}, whose lifespan is never entered")
+
+
+def test_loop_scopes(module: Module, settings: PytestSettings, facts: Facts) -> list[int]:
+    """The loop each async test of a module runs on, as a scope: its own marker, else the module's pytestmark,
+    else the pytest settings; no shorter than a project-wide loop fixture (`event_loop`, `anyio_backend`)."""
+    marked = _module_loop_scope(module.tree)
+    configured = FUNCTION_SCOPE if settings.test_loop_scope is None else settings.test_loop_scope
+    scopes = []
+    for function in module.functions:
+        if not (isinstance(function, ast.AsyncFunctionDef) and function.name.startswith("test")):
+            continue
+        own = _marker_loop_scope(function)
+        if own is not None and marked is not None and own < marked:
+            continue  # a test taken off its module's loop by its own marker is rule LSM006's finding
+        scope = own if own is not None else marked if marked is not None else configured
+        scopes.append(max(scope, facts.event_loop_scope, facts.anyio_backend_scope))
+    return scopes
+
+
+def _marker_loop_scope(function: Function) -> int | None:
+    """The loop a test's own asyncio or anyio marker gives it (a bare one: its own), or None without one."""
+    for decorator in function.decorator_list:
+        name = last_name(decorator.func if isinstance(decorator, ast.Call) else decorator)
+        if name == "anyio":
+            return FUNCTION_SCOPE
+        if name == "asyncio":
+            loop_scope = string(keyword(decorator, "loop_scope")) if isinstance(decorator, ast.Call) else None
+            return SCOPES.get(loop_scope or "function", FUNCTION_SCOPE)
+    return None
 
 
 def _runs_later(test: ast.expr) -> bool:
