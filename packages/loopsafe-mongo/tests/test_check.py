@@ -759,6 +759,12 @@ def test_a_file_named_on_the_command_line_is_checked_whatever_its_name(
     assert run(["--exclude", "script", str(tmp_path / "script")], capsys) == (0, "0 findings in 0 files checked\n")
 
 
+def test_a_file_named_twice_is_checked_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path, {"app.py": CASES["LSM001"][0]})
+    status, out = run([str(tmp_path), str(tmp_path / "app.py")], capsys)
+    assert (status, out.count("LSM001"), out.splitlines()[-1]) == (1, 1, "1 finding in 1 file checked")
+
+
 def test_the_command_runs_as_a_module(tmp_path: Path) -> None:
     write(tmp_path, {"app.py": CASES["LSM001"][0]})
     result = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments

@@ -14,7 +14,7 @@ from pathlib import Path
 from loopsafe_mongo.check.project import ImportFinder, Module, SettingsFinder, collect
 from loopsafe_mongo.check.report import FORMATS, ParseError
 from loopsafe_mongo.check.rules import BY_CODE
-from loopsafe_mongo.check.scan import FileChecker, Finding, test_loop_scopes
+from loopsafe_mongo.check.scan import FileChecker, Finding, loops_of_tests
 
 __all__ = ["Finding", "ParseError", "check_paths", "main"]
 
@@ -66,21 +66,24 @@ def check_paths(paths: Iterable[Path], exclude: list[str] | None = None) -> tupl
     """Every finding under `paths`, the files that could not be parsed, and how many files were checked."""
     modules: list[Module] = []
     errors: list[ParseError] = []
+    seen: set[Path] = set()
     for path in python_files(paths, exclude or []):
+        if path.resolve() in seen:
+            continue  # named twice, or a file and its directory: checked once
+        seen.add(path.resolve())
         parsed = parse(path)
         if isinstance(parsed, ParseError):
             errors.append(parsed)
         else:
             modules.append(parsed)
-    checked = {m.path.resolve() for m in modules}
     finder = ImportFinder()
     # Local modules the checked files import, read for their client factories (`from app.db import create_client`).
-    imported = {p.resolve() for m in modules for p in m.local_imports(finder)} - checked
+    imported = {p.resolve() for m in modules for p in m.local_imports(finder)} - seen
     context = [m for m in map(parse, sorted(imported)) if isinstance(m, Module)]
     facts = collect(modules, context)
     settings = SettingsFinder()
     for module in modules:
-        if scopes := test_loop_scopes(module, settings.for_file(module.path), facts):
+        if scopes := loops_of_tests(module, settings.for_file(module.path), facts):
             facts.test_loops[module.path.resolve()] = min(scopes)
     findings = [
         finding

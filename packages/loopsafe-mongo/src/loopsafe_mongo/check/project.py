@@ -18,7 +18,6 @@ CLIENT_MODULES = frozenset({"motor", "pymongo", "mongomock_motor"})
 LIFESPAN_ENTRIES = frozenset({"LifespanManager", "run_lifespan", "lifespan_context"})
 SCOPES = {"function": 0, "class": 1, "module": 2, "package": 3, "session": 4}
 FUNCTION_SCOPE = 0
-ASYNCIO_KEYS = ("asyncio_mode", "asyncio_default_fixture_loop_scope", "asyncio_default_test_loop_scope")
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -237,14 +236,13 @@ class Facts:
     lifespan_apps: set[str] = field(default_factory=set)  # functions that build an app with a lifespan
     event_loop_scope: int = FUNCTION_SCOPE  # scope of an `event_loop` fixture override (old pytest-asyncio)
     anyio_backend_scope: int = FUNCTION_SCOPE  # scope of the project's `anyio_backend` fixture
-    # checked file -> the shortest loop its async tests run on (scan.test_loop_scopes), for files with any
+    # checked file -> the shortest loop its async tests run on (scan.loops_of_tests), for files with any
     test_loops: dict[Path, int] = field(default_factory=dict)
 
 
 def is_cached(function: Function) -> bool:
-    return any(name in {"lru_cache", "cache"} for name, _ in decorator_calls(function)) or any(
-        isinstance(d, ast.Call) and last_name(d.func) in {"lru_cache", "cache"} for d in function.decorator_list
-    )
+    """Decorated with functools.lru_cache or functools.cache (called or not)."""
+    return any(name in {"lru_cache", "cache"} for name, _ in decorator_calls(function))
 
 
 def is_context_manager(function: Function) -> bool:
@@ -273,13 +271,13 @@ class ClientCalls:
     def made_in(self, expr: ast.AST, tainted: Collection[str] = ()) -> bool:
         """`expr` holds a new client: a client call in it, or a name assigned one."""
         nodes = [expr, *own_nodes(expr)]
-        return self.first_in(iter(nodes)) is not None or any(isinstance(n, ast.Name) and n.id in tainted for n in nodes)
+        return self.first_in(nodes) is not None or any(isinstance(n, ast.Name) and n.id in tainted for n in nodes)
 
     def returns_client(self, function: Function) -> bool:
         """The function returns a new client (possibly wrapped), made in its body."""
         tainted: set[str] = set()
         returns: list[ast.expr] = []
-        nodes = list(own_body_nodes(function))
+        nodes = own_body_nodes(function)
         # A global it sets is a cache (rule LSM002), not a new client per call.
         globals_ = {name for n in nodes if isinstance(n, ast.Global) for name in n.names}
         for node in nodes:
@@ -328,20 +326,18 @@ def _is_client_class(cls: ast.ClassDef, calls: ClientCalls) -> bool:
 
 def _collect_names(module: Module, facts: Facts) -> None:
     """Dependencies, startup hooks, TestClient fixtures, app factories and loop fixtures of one module."""
-    hooks: list[Function] = []
     for node in module.nodes:
         if isinstance(node, ast.Call):
             _collect_from_call(node, facts)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            if any(
-                name == "on_event" and call is not None and string(call.args[0] if call.args else None) == "startup"
-                for name, call in decorator_calls(node)
-            ):
-                facts.startup.add(node.name)
-            _collect_from_function(node, facts)
-            hooks.append(node)
+    for function in module.functions:
+        if any(
+            name == "on_event" and call is not None and string(call.args[0] if call.args else None) == "startup"
+            for name, call in decorator_calls(function)
+        ):
+            facts.startup.add(function.name)
+        _collect_from_fixture(function, facts)
     # What a lifespan or startup handler calls runs at startup too (`await connect_to_mongo()`).
-    for function in hooks:
+    for function in module.functions:
         if function.name in facts.startup:
             facts.startup.update(
                 name for n in own_body_nodes(function) if isinstance(n, ast.Call) and (name := last_name(n.func))
@@ -370,12 +366,11 @@ def _builds_app_with_lifespan(function: Function) -> bool:
     )
 
 
-def _collect_from_function(function: Function, facts: Facts) -> None:
-    calls = [n for n in own_body_nodes(function) if isinstance(n, ast.Call)]
+def _collect_from_fixture(function: Function, facts: Facts) -> None:
     fixture = fixture_of(function)
     if fixture is None:
         return
-    if any(last_name(c.func) == "TestClient" for c in calls):
+    if any(isinstance(n, ast.Call) and last_name(n.func) == "TestClient" for n in own_body_nodes(function)):
         facts.testclient_fixtures.add(function.name)
     if function.name == "event_loop":
         facts.event_loop_scope = max(facts.event_loop_scope, fixture.scope)

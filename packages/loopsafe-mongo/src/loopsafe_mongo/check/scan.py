@@ -89,8 +89,8 @@ class FileChecker:
                 self.check_io_loop_method(node)
             elif isinstance(node, ast.Assign):
                 self.check_io_loop_assignment(node)
-            elif isinstance(node, ast.Call) and string(node.args[1] if len(node.args) > 1 else None) == "get_io_loop":
-                self.report(node, "LSM009", "get_io_loop patched: Motor clients are pinned to one loop")
+            elif isinstance(node, ast.Call) and last_name(node.func) == "setattr":
+                self.check_io_loop_setattr(node)
         return sorted(self.findings)
 
     # LSM001: statements that run at import time, in the module and in its classes' bodies.
@@ -146,7 +146,7 @@ class FileChecker:
     # LSM003
     def check_per_loop_dict(self, function: Function) -> None:
         nodes = own_body_nodes(function)
-        if self.clients.first_in(iter(nodes)) is None:
+        if self.clients.first_in(nodes) is None:
             return
         loops: set[str] = set()  # names holding the loop, or something of it: `loop_id = id(loop)`
         for n in nodes:
@@ -213,7 +213,7 @@ class FileChecker:
         gives = any(
             isinstance(n, ast.Return | ast.Yield) and n.value is not None and string(n.value) is None for n in nodes
         )
-        return gives and self.clients.first_in(iter(nodes)) is not None
+        return gives and self.clients.first_in(nodes) is not None
 
     def tests_loop_scope(self) -> int | None:
         """The shortest loop the tests this fixture serves run on: those of its module, or for a conftest.py
@@ -227,19 +227,14 @@ class FileChecker:
 
     # LSM006
     def check_test_marker(self, function: Function) -> None:
+        marker = _loop_marker(function)
         module_scope = self.module_loop_scope
-        if module_scope is None or module_scope == FUNCTION_SCOPE:
-            return
-        for decorator in function.decorator_list:
-            target = decorator.func if isinstance(decorator, ast.Call) else decorator
-            name = last_name(target)
-            own = string(keyword(decorator, "loop_scope")) if isinstance(decorator, ast.Call) else None
-            if (name == "asyncio" and SCOPES.get(own or "function", 0) < module_scope) or name == "anyio":
-                self.report(
-                    decorator,
-                    "LSM006",
-                    f"{function.name} runs on a loop of its own, not the module's {SCOPE_NAMES[module_scope]} loop",
-                )
+        if marker is not None and module_scope is not None and marker[1] < module_scope:
+            self.report(
+                marker[0],
+                "LSM006",
+                f"{function.name} runs on a loop of its own, not the module's {SCOPE_NAMES[module_scope]} loop",
+            )
 
     # LSM007
     def check_testclient_db(self, function: ast.AsyncFunctionDef) -> None:
@@ -272,6 +267,10 @@ class FileChecker:
         for node in cls.body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "get_io_loop":
                 self.report(node, "LSM009", f"{cls.name}.get_io_loop overridden: Motor clients are pinned to one loop")
+
+    def check_io_loop_setattr(self, call: ast.Call) -> None:
+        if len(call.args) > 1 and string(call.args[1]) == "get_io_loop":
+            self.report(call, "LSM009", "get_io_loop patched: Motor clients are pinned to one loop")
 
     def check_io_loop_assignment(self, node: ast.Assign) -> None:
         if any(isinstance(t, ast.Attribute) and t.attr == "get_io_loop" for t in node.targets):
@@ -309,7 +308,7 @@ class FileChecker:
                 self.report(call, "LSM010", f"requests go to {app.id}, whose lifespan is never entered")
 
 
-def test_loop_scopes(module: Module, settings: PytestSettings, facts: Facts) -> list[int]:
+def loops_of_tests(module: Module, settings: PytestSettings, facts: Facts) -> list[int]:
     """The loop each async test of a module runs on, as a scope: its own marker, else the module's pytestmark,
     else the pytest settings; no shorter than a project-wide loop fixture (`event_loop`, `anyio_backend`)."""
     marked = _module_loop_scope(module.tree)
@@ -318,7 +317,8 @@ def test_loop_scopes(module: Module, settings: PytestSettings, facts: Facts) -> 
     for function in module.functions:
         if not (isinstance(function, ast.AsyncFunctionDef) and function.name.startswith("test")):
             continue
-        own = _marker_loop_scope(function)
+        marker = _loop_marker(function)
+        own = None if marker is None else marker[1]
         if own is not None and marked is not None and own < marked:
             continue  # a test taken off its module's loop by its own marker is rule LSM006's finding
         scope = own if own is not None else marked if marked is not None else configured
@@ -326,15 +326,15 @@ def test_loop_scopes(module: Module, settings: PytestSettings, facts: Facts) -> 
     return scopes
 
 
-def _marker_loop_scope(function: Function) -> int | None:
-    """The loop a test's own asyncio or anyio marker gives it (a bare one: its own), or None without one."""
+def _loop_marker(function: Function) -> tuple[ast.expr, int] | None:
+    """A test's own asyncio or anyio marker and the loop it gives the test (a bare one: a loop of its own)."""
     for decorator in function.decorator_list:
         name = last_name(decorator.func if isinstance(decorator, ast.Call) else decorator)
         if name == "anyio":
-            return FUNCTION_SCOPE
+            return decorator, FUNCTION_SCOPE
         if name == "asyncio":
             loop_scope = string(keyword(decorator, "loop_scope")) if isinstance(decorator, ast.Call) else None
-            return SCOPES.get(loop_scope or "function", FUNCTION_SCOPE)
+            return decorator, SCOPES.get(loop_scope or "function", FUNCTION_SCOPE)
     return None
 
 
