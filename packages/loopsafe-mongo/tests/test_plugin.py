@@ -168,7 +168,10 @@ def test_no_app_configured_says_how_to_configure_one(pytester: pytest.Pytester) 
 
     result = run(pytester)
 
-    result.stdout.fnmatch_lines(["*loopsafe-mongo does not know which app to test: set `loopsafe_app = *"])
+    # Once, before any test runs: not an error per test that uses the harness.
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: loopsafe-mongo does not know which app to test: set `loopsafe_app = *"])
+    assert result.parseoutcomes() == {}
 
 
 def test_a_missing_state_key_names_the_keys_the_lifespan_yielded(pytester: pytest.Pytester) -> None:

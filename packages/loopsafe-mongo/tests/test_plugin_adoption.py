@@ -315,3 +315,81 @@ def test_a_root_conftest_importing_an_import_time_client_is_stopped_where_it_is_
     assert "created at: importtime.py:4 in <module>, called from conftest.py:1" in output, output
     assert "crashed" not in output, output
     assert os.environ.get("LOOPSAFE_MONGO_STRICT") is None  # the subprocess's environment, not ours
+
+
+def test_the_harness_fixtures_have_long_names_beside_a_projects_own_client_and_db(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        ownapp=OWN_APP,
+        legacy=LEGACY_APP,
+        conftest="""
+        import pytest
+        from starlette.testclient import TestClient
+        from ownapp import app
+
+        @pytest.fixture
+        def client():
+            with TestClient(app) as client:
+                yield client
+        """,
+        test_both="""
+        import pytest
+
+        def test_the_projects_own_client(client):
+            assert client.get("/items").json() == {"count": 0}
+
+        @pytest.mark.anyio
+        async def test_the_harness_under_its_long_names(loopsafe_client, loopsafe_db):
+            await loopsafe_db["items"].insert_one({"name": "lamp"})
+            assert (await loopsafe_client.get("/items")).json() == {"count": 1}
+        """,
+    )
+    write_ini(pytester, "loopsafe_app = legacy:app", "loopsafe_async = anyio", "loopsafe_db = app.mongodb")
+    pytester.syspathinsert()
+
+    pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+ANYIO_DEFAULT_BACKEND_SUITE = """
+import pytest
+
+@pytest.mark.anyio
+async def test_sleep():
+    pass
+"""
+
+
+def test_an_anyio_suite_keeps_anyios_own_backend_fixture_and_test_ids(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_own=ANYIO_DEFAULT_BACKEND_SUITE)
+    write_ini(pytester)
+
+    ids = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--collect-only", "-q").outlines
+    ids_without = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-p", "no:loopsafe_mongo", "--collect-only", "-q"
+    ).outlines
+
+    assert "test_own.py::test_sleep[asyncio]" in ids
+    assert [line for line in ids if "::" in line] == [line for line in ids_without if "::" in line]
+
+
+def test_a_project_that_configured_the_harness_gets_its_session_scoped_asyncio_backend(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_own=ANYIO_DEFAULT_BACKEND_SUITE)
+    write_ini(pytester, "loopsafe_async = anyio")
+
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--collect-only", "-q")
+
+    result.stdout.fnmatch_lines(["test_own.py::test_sleep"])
+
+
+def test_an_anyio_test_also_claimed_by_pytest_asyncio_auto_mode_is_stopped_naming_strict_mode(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(legacy=LEGACY_APP, test_legacy=LEGACY_TESTS)
+    write_ini(pytester, "loopsafe_app = legacy:app", "loopsafe_async = anyio", "asyncio_mode = auto")
+    pytester.syspathinsert()
+
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*claimed by anyio and by pytest-asyncio*Fix: set `asyncio_mode = strict`*"])

@@ -116,7 +116,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # Again here, for a plugin registered after the initial conftests were loaded (pytester, `-p` late).
     os.environ.setdefault(STRICT_ENV, "1")
     scope, plugin = config.stash[_SETUP] = lifespan_scope(config), async_plugin(config)
-    config.pluginmanager.register(_fixtures(scope, plugin, db_location(config)), _PLUGIN_NAME)
+    fixtures = _fixtures(scope, plugin, db_location(config), configured=_harness_configured(config))
+    config.pluginmanager.register(fixtures, _PLUGIN_NAME)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -156,8 +157,9 @@ async def find_database(location: str, running: RunningApp, app: object) -> Any:
         value = getattr(importlib.import_module(module_name), name, _MISSING)
         if value is _MISSING:
             raise pytest.UsageError(f"loopsafe_db: module {module_name!r} has no {name!r}")
-        # A getter (`get_database()`), called on the test's loop like the app's own code would.
-        if callable(value):
+        # A getter (`get_database()`), called on the test's loop like the app's own code would. A routine, not
+        # any callable: Motor's database and collection objects are callable too (to raise a hint).
+        if inspect.isroutine(value):
             value = value()
             if inspect.isawaitable(value):
                 value = await value
@@ -182,6 +184,10 @@ async def find_database(location: str, running: RunningApp, app: object) -> Any:
 
 
 _MISSING = object()
+_NO_APP = (
+    "loopsafe-mongo does not know which app to test: set `loopsafe_app = package.module:create_app` in your"
+    " pytest configuration, or define a session-scoped `app` fixture in conftest.py."
+)
 
 
 def _worker_suffix() -> str:
@@ -199,54 +205,77 @@ async def clean_by_scope(db: Any, scope: Scope) -> None:
         await db[name].delete_many({})
 
 
-def _asyncio_test_loop_scope(item: pytest.Item) -> str | None:
+def _asyncio_test_loop_scope(item: pytest.Item) -> tuple[str, bool] | None:
+    """The loop scope pytest-asyncio runs `item` on, and whether its marker sets it; None: not its test."""
     marker = item.get_closest_marker("asyncio")
     if marker is None:
         return None
     scope = marker.kwargs.get("loop_scope") or marker.kwargs.get("scope")
-    return str(scope or item.config.getini("asyncio_default_test_loop_scope"))
+    if scope:
+        return str(scope), True
+    return str(item.config.getini("asyncio_default_test_loop_scope")), False
 
 
-_LOOP_BOUND_FIXTURES = frozenset({"running_app", "db", "client"})
+# `client` and `db` are the short names; `loopsafe_client` and `loopsafe_db` reach the same fixtures in a
+# project whose own fixtures already use the short names.
+_LOOP_BOUND_FIXTURES = frozenset({"running_app", "db", "client", "loopsafe_db", "loopsafe_client"})
 _WHY = "The app's MongoDB client is bound to the lifespan's loop and cannot be used from another one."
 
 
 def _wrong_runner(item: pytest.Item, scope: Scope, plugin: AsyncPlugin) -> str | None:
     """Why `item` will not run on the lifespan's loop, and the setting that fixes it; None when it will."""
-    if plugin == "anyio":
-        if "anyio_backend" in getattr(item, "fixturenames", ()):
-            return None
+    return _off_anyio(item) if plugin == "anyio" else _off_asyncio(item, scope)
+
+
+def _off_anyio(item: pytest.Item) -> str | None:
+    """Why a test will not run on anyio's loop, where the harness runs its fixtures; None when it will."""
+    if "anyio_backend" not in getattr(item, "fixturenames", ()):
         return (
             "this test is not run by anyio, but the harness runs its fixtures on anyio. Fix: mark it"
             " `pytest.mark.anyio` (or set `anyio_mode = auto`), or set `loopsafe_async = asyncio` in your pytest"
             " configuration to run the harness on pytest-asyncio."
         )
+    if item.get_closest_marker("asyncio") is not None:
+        # pytest-asyncio's auto mode marks every async test, anyio's included, and then runs it on its own loop.
+        return (
+            "this test is claimed by anyio and by pytest-asyncio (an asyncio marker, or `asyncio_mode = auto`,"
+            " which marks every async test), so it runs on pytest-asyncio's loop while the harness runs its"
+            " fixtures on anyio's. Fix: set `asyncio_mode = strict` in your pytest configuration, or set"
+            " `loopsafe_async = asyncio` and mark the test for pytest-asyncio instead of anyio."
+        )
+    return None
+
+
+def _off_asyncio(item: pytest.Item, scope: Scope) -> str | None:
+    """Why a test will not run on the pytest-asyncio loop the harness's fixtures run on; None when it will."""
     if item.get_closest_marker("anyio") is not None:
         return (
             "this test is run by anyio, but the harness runs its fixtures on pytest-asyncio. Fix: set"
             " `loopsafe_async = anyio` in your pytest configuration, or mark the test for pytest-asyncio."
         )
-    test_scope = _asyncio_test_loop_scope(item)
-    if test_scope is None:
+    test_loop = _asyncio_test_loop_scope(item)
+    if test_loop is None:
         return (
             "this test is not run by pytest-asyncio (no asyncio marker), so it gets no event loop of the"
             " harness's. Fix: mark it `@pytest.mark.asyncio`, or set `asyncio_mode = auto` in your pytest"
             " configuration."
         )
-    if test_scope != scope:
-        # Only offer the harness's own scopes: it has no module or class lifespan to switch to.
-        other_way = (
-            f", or run the harness with `--loopsafe-scope={test_scope}`"
-            if test_scope in _SCOPES
-            else f" (the harness's lifespan is per test or per session: {test_scope} is not one of its scopes)"
-        )
-        return (
-            f"this test runs on pytest-asyncio's {test_scope}-scoped loop, the app lifespan on the {scope}-scoped"
-            f" one. Fix: set `asyncio_default_test_loop_scope = {scope}` and `asyncio_default_fixture_loop_scope ="
-            f" {scope}` in your pytest configuration (and drop loop_scope={test_scope!r} from the test's asyncio"
-            f" marker){other_way}."
-        )
-    return None
+    test_scope, from_marker = test_loop
+    if test_scope == scope:
+        return None
+    # Only offer the harness's own scopes: it has no module or class lifespan to switch to.
+    other_way = (
+        f", or run the harness with `--loopsafe-scope={test_scope}`"
+        if test_scope in _SCOPES
+        else f" (the harness's lifespan is per test or per session: {test_scope} is not one of its scopes)"
+    )
+    return (
+        f"this test runs on pytest-asyncio's {test_scope}-scoped loop, the app lifespan on the {scope}-scoped"
+        f" one. Fix: set `asyncio_default_test_loop_scope = {scope}` and `asyncio_default_fixture_loop_scope ="
+        f" {scope}` in your pytest configuration"
+        + (f" (and drop loop_scope={test_scope!r} from the test's asyncio marker)" if from_marker else "")
+        + f"{other_way}."
+    )
 
 
 def _is_ours(fixturedef: Any) -> bool:
@@ -271,6 +300,16 @@ def _uses_the_harness(item: pytest.Item) -> bool:
             if name not in fixturedef.argnames:
                 break
     return False
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A harness with no app to run is said once, before any test, not once per test that uses it."""
+    if session.config.getini("loopsafe_app"):
+        return
+    for item in session.items:
+        info = getattr(item, "_fixtureinfo", None)
+        if _uses_the_harness(item) and info is not None and all(map(_is_ours, info.name2fixturedefs["app"])):
+            raise pytest.UsageError(_NO_APP)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -298,8 +337,12 @@ def check_same_loop(request: pytest.FixtureRequest, running: RunningApp, scope: 
         )
 
 
-def _fixtures(scope: Scope, plugin: AsyncPlugin, location: str) -> ModuleType:
-    """The harness's fixtures, made for the lifespan scope, async plugin and handle location in force."""
+def _fixtures(scope: Scope, plugin: AsyncPlugin, location: str, *, configured: bool) -> ModuleType:
+    """The harness's fixtures, made for the lifespan scope, async plugin and handle location in force.
+
+    `configured`: the project named the harness in its settings; only then does the harness replace anyio's
+    own `anyio_backend` (which runs each anyio test on every installed backend, each with its own test id).
+    """
 
     def async_fixture(function: Callable[..., Any], fixture_scope: Scope = "function") -> Any:
         if plugin == "asyncio":
@@ -312,11 +355,8 @@ def _fixtures(scope: Scope, plugin: AsyncPlugin, location: str) -> ModuleType:
     def app(request: pytest.FixtureRequest) -> ASGIApp:
         """The app under test, built once per session: from `loopsafe_app`, or override this fixture."""
         spec = request.config.getini("loopsafe_app")
-        if not spec:
-            raise pytest.UsageError(
-                "loopsafe-mongo does not know which app to test: set `loopsafe_app = package.module:create_app`"
-                " in your pytest configuration, or define a session-scoped `app` fixture in conftest.py."
-            )
+        if not spec:  # pragma: no cover - pytest_collection_finish stops the run first; a fixture can be asked late
+            raise pytest.UsageError(_NO_APP)
         return _load_app(spec)
 
     def database_name() -> str:
@@ -332,7 +372,7 @@ def _fixtures(scope: Scope, plugin: AsyncPlugin, location: str) -> ModuleType:
         async with run_lifespan(app) as running:
             yield running
 
-    async def db(
+    async def loopsafe_db(
         app: ASGIApp, running_app: RunningApp, clean_database: CleanDatabase, request: pytest.FixtureRequest
     ) -> AsyncIterator[Any]:
         """The very database handle the running app uses: await queries on it between requests."""
@@ -341,7 +381,7 @@ def _fixtures(scope: Scope, plugin: AsyncPlugin, location: str) -> ModuleType:
         yield handle
         await clean_database(handle, scope)
 
-    async def client(running_app: RunningApp, db: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async def loopsafe_client(running_app: RunningApp, loopsafe_db: Any) -> AsyncIterator[httpx.AsyncClient]:
         """An httpx client that sends requests to the running app, on the test's loop."""
         import httpx  # noqa: PLC0415 - the `pytest` extra installs it; the guard alone does not need it
 
@@ -349,15 +389,27 @@ def _fixtures(scope: Scope, plugin: AsyncPlugin, location: str) -> ModuleType:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             yield http
 
+    # The short names. A project whose own `client` or `db` fixture takes one of them keeps its fixture,
+    # and reaches the harness's under the long name.
+    def db(loopsafe_db: Any) -> Any:
+        """The same as `loopsafe_db`."""
+        return loopsafe_db
+
+    def client(loopsafe_client: httpx.AsyncClient) -> httpx.AsyncClient:
+        """The same as `loopsafe_client`."""
+        return loopsafe_client
+
     # A module, because pytest looks for fixtures on a plugin's type unless it is a module or a class.
     fixtures = ModuleType(_PLUGIN_NAME)
     fixtures.app = pytest.fixture(app, scope="session")  # type: ignore[attr-defined]
     fixtures.database_name = pytest.fixture(database_name, scope="session")  # type: ignore[attr-defined]
     fixtures.clean_database = pytest.fixture(clean_database, scope="session")  # type: ignore[attr-defined]
     fixtures.running_app = async_fixture(running_app, scope)  # type: ignore[attr-defined]
-    fixtures.db = async_fixture(db)  # type: ignore[attr-defined]
-    fixtures.client = async_fixture(client)  # type: ignore[attr-defined]
-    if plugin == "anyio":
+    fixtures.loopsafe_db = async_fixture(loopsafe_db)  # type: ignore[attr-defined]
+    fixtures.loopsafe_client = async_fixture(loopsafe_client)  # type: ignore[attr-defined]
+    fixtures.db = pytest.fixture(db)  # type: ignore[attr-defined]
+    fixtures.client = pytest.fixture(client)  # type: ignore[attr-defined]
+    if plugin == "anyio" and configured:
 
         def anyio_backend() -> str:
             """Both drivers run on asyncio only; session scope lets a session lifespan share its loop with tests."""
