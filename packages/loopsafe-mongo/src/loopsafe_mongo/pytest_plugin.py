@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
+from loopsafe_mongo import _compat
 from loopsafe_mongo.guard import STRICT_ENV
 from loopsafe_mongo.lifespan import ASGIApp, RunningApp, run_lifespan
 
@@ -82,6 +83,12 @@ def async_plugin(config: pytest.Config) -> AsyncPlugin:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Before conftests import the app: an old Motor fails there with an ImportError that names no version.
+    _compat.require_supported_versions(async_plugin(early_config))
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if _asyncio_active(config) and not config.getini("asyncio_default_fixture_loop_scope"):
         # Precise: only this one message, downgraded from error to a printed warning. The harness sets
@@ -132,7 +139,7 @@ def _asyncio_test_loop_scope(item: pytest.Item) -> str | None:
     if marker is None:
         return None
     scope = marker.kwargs.get("loop_scope") or marker.kwargs.get("scope")
-    return str(scope or item.config.getini("asyncio_default_test_loop_scope"))
+    return str(scope or _compat.asyncio_default_test_loop_scope(item.config))
 
 
 _LOOP_BOUND_FIXTURES = frozenset({"running_app", "db", "client"})
