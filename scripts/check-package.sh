@@ -28,6 +28,7 @@ rm -rf "$DIST"
 ls "$DIST"
 "$TOOLS/bin/twine" check --strict "$DIST"/*
 "$TOOLS/bin/check-wheel-contents" --package "$PKG/src/loopsafe_mongo" "$DIST"/*.whl
+"$TOOLS/bin/python" "$PKG/ci/check_classifiers.py"
 wheels=("$DIST"/loopsafe_mongo-*.whl)
 WHEEL=$(realpath "${wheels[0]}")
 

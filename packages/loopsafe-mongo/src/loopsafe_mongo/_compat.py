@@ -18,16 +18,16 @@ if TYPE_CHECKING:
 # distribution -> (oldest supported version, why): the floors pyproject.toml declares, and the lowest
 # versions .ci/run tests (packages/loopsafe-mongo/ci/lowest.txt pins each of them).
 FLOORS: dict[str, tuple[str, str]] = {
-    "pymongo": ("4.9", "the first PyMongo with the async API, and the one Motor 3.6 runs on"),
-    "motor": ("3.6", "older Motor cannot import PyMongo 4.9 or newer (ImportError: _QUERY_OPTIONS)"),
-    "pytest": ("7.4", "the oldest pytest tested"),
-    "anyio": ("3.7", "the oldest anyio tested"),
-    "httpx": ("0.24", "the oldest httpx tested"),
+    "pymongo": ("4.9", "4.9 is the first with the async API, and the one Motor 3.6 runs on"),
+    "motor": ("3.6", "older Motor cannot import PyMongo 4.9 or newer, which this package needs"),
+    "pytest": ("7.4", "older ones are not tested"),
+    "anyio": ("3.7", "older ones are not tested"),
+    "httpx": ("0.24", "older ones are not tested"),
 }
 # Only when pytest-asyncio runs the fixtures: they need its `loop_scope` (0.24), and pytest-asyncio 0.24
 # itself needs pytest 8.2.
 ASYNCIO_FLOORS: dict[str, tuple[str, str]] = {
-    "pytest-asyncio": ("0.24", "the first with fixture loop scopes (loop_scope=), which the fixtures use"),
+    "pytest-asyncio": ("0.24", "the fixtures use its fixture loop scopes (loop_scope), new in 0.24"),
 }
 
 
@@ -55,8 +55,8 @@ def too_old(floors: dict[str, tuple[str, str]], names: Iterable[str] | None = No
         version = installed(name)
         if version is not None and release(version) < release(floor):
             return (
-                f"loopsafe-mongo needs {name}>={floor}, but {name} {version} is installed ({why}):"
-                f" upgrade it with `pip install '{name}>={floor}'`."
+                f"loopsafe-mongo needs {name}>={floor}, but {name} {version} is installed: {why}."
+                f" Upgrade it: pip install '{name}>={floor}'"
             )
     return None
 
