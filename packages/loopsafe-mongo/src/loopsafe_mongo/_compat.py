@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import re
 from importlib import metadata
-from typing import TYPE_CHECKING
 
 import pytest
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-
 # distribution -> (oldest supported version, why): the floors pyproject.toml declares, and the lowest
-# versions .ci/run tests (packages/loopsafe-mongo/ci/lowest.txt pins each of them).
+# versions CI tests (ci/lowest.txt and ci/lowest-anyio.txt pin them; tests/test_packaging.py checks all
+# three agree). A distribution that is not installed is not checked: an app may use no Motor.
 FLOORS: dict[str, tuple[str, str]] = {
     "pymongo": ("4.9", "4.9 is the first with the async API, and the one Motor 3.6 runs on"),
     "motor": ("3.6", "older Motor cannot import PyMongo 4.9 or newer, which this package needs"),
@@ -48,10 +45,9 @@ def installed(distribution: str) -> str | None:
         return None
 
 
-def too_old(floors: dict[str, tuple[str, str]], names: Iterable[str] | None = None) -> str | None:
+def too_old(floors: dict[str, tuple[str, str]]) -> str | None:
     """A one-line message for the first installed distribution below its floor; None when all are supported."""
-    for name in floors if names is None else names:
-        floor, why = floors[name]
+    for name, (floor, why) in floors.items():
         version = installed(name)
         if version is not None and release(version) < release(floor):
             return (
