@@ -90,10 +90,36 @@ def check_compose(args: list[str]) -> None:
         assert set(named) <= services, f"docker-compose.yml has no service {sorted(set(named) - services)}"
 
 
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _local_project(spec: str) -> Path:
+    """The project a pip requirement installs: a path, a `#subdirectory=`, a wheel built into dist/
+    (`$(ls dist/NAME-*.whl)`), or the name a package of packages/ will be published under."""
+    directory = re.search(r"#subdirectory=(\S+)", spec)
+    if directory:
+        return ROOT / directory[1]
+    base = spec.split("[", 1)[0].split("@", 1)[0].strip()
+    if (ROOT / base / "pyproject.toml").is_file():
+        return ROOT / base
+    wheel = re.fullmatch(r"\$\(ls dist/(\w+)-\*\.whl\)", base)
+    name = _normalized(wheel[1] if wheel else base)
+    for pyproject in ROOT.glob("packages/*/pyproject.toml"):
+        if _normalized(tomllib.loads(pyproject.read_text())["project"]["name"]) == name:
+            return pyproject.parent
+    raise AssertionError(f"no local project is installed by {spec!r}")
+
+
+# Tools the docs may install by name: the release tools scripts/check-package.sh pins.
+_TOOLS = ROOT / "packages" / "loopsafe-mongo" / "ci" / "tools.txt"
+
+
 def check_pip_install(args: list[str]) -> None:
     spec = args[-1]
-    directory = re.search(r"#subdirectory=(\S+)", spec)
-    path = ROOT / (directory[1] if directory else spec.split("[", 1)[0])
+    if spec in {line.split("==")[0] for line in _TOOLS.read_text().splitlines()}:
+        return
+    path = _local_project(spec)
     pyproject = tomllib.loads((path / "pyproject.toml").read_text())
     extras = re.findall(r"\[(\w+)\]", spec.split("@", 1)[0])
     for extra in extras:
@@ -107,12 +133,25 @@ def check_loopsafe_mongo(args: list[str]) -> None:
         parser().parse_args(args[1:])  # exits (a test failure) on an option it does not know
 
 
+def check_build(args: list[str]) -> None:
+    # `python -m build PROJECT --outdir DIR`: the argument that is neither an option nor its value.
+    projects = [
+        arg
+        for before, arg in zip(["", *args[:-1]], args, strict=True)
+        if not arg.startswith("-") and before != "--outdir"
+    ]
+    assert projects, "python -m build names no project"
+    assert (ROOT / projects[0] / "pyproject.toml").is_file(), f"{projects[0]} is not a project to build"
+
+
 CHECKS: dict[str, Callable[[list[str]], None]] = {
     "python -m loopsafe_mongo": check_loopsafe_mongo,
     "python3 scripts/dev.py": check_dev,
     "scripts/ferretdb.sh": check_script_verb("ferretdb.sh"),
     "scripts/nginx.sh": check_script_verb("nginx.sh"),
     "pip install": check_pip_install,
+    "python -m pip install": check_pip_install,
+    "python -m build": check_build,
     "docker compose": check_compose,
     "cp": lambda args: None,  # the source is checked below, as a path
 }

@@ -30,7 +30,9 @@ async def test_reads_through_a_client_of_a_finished_loop(notes):
 
 
 def test_a_client_from_another_loop_fails_with_the_guards_error(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\nfilterwarnings = error\nasyncio_default_fixture_loop_scope = function\n")
+    # As in this example's own settings: the harness's anyio_backend runs anyio tests on asyncio alone, and
+    # no pytest-asyncio option (with pytest-asyncio installed, the plugin shows its warning about that).
+    pytester.makeini("[pytest]\nfilterwarnings = error\nloopsafe_async = anyio\n")
     pytester.makepyfile(test_bad=BAD_TEST.format(marker="anyio"))
 
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")

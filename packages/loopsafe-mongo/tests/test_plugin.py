@@ -81,9 +81,11 @@ def test_anyio_tests_pass_in_both_scopes(pytester: pytest.Pytester, scope: str) 
 @pytest.mark.parametrize("mode", ["strict", "auto"])
 @pytest.mark.parametrize("scope", ["function", "session"])
 def test_pytest_asyncio_tests_pass_in_both_scopes_and_modes(pytester: pytest.Pytester, scope: str, mode: str) -> None:
-    loop_scopes = [f"asyncio_default_test_loop_scope = {scope}", f"asyncio_default_fixture_loop_scope = {scope}"]
+    # The tests' loop scope in their marker: pytest-asyncio before 0.26 has no asyncio_default_test_loop_scope.
     make_project(
-        pytester, ["loopsafe_app = myapp:create_app", f"asyncio_mode = {mode}", *loop_scopes], marker="asyncio"
+        pytester,
+        ["loopsafe_app = myapp:create_app", f"asyncio_mode = {mode}", f"asyncio_default_fixture_loop_scope = {scope}"],
+        marker=f"asyncio(loop_scope={scope!r})",
     )
 
     run(pytester, f"--loopsafe-scope={scope}").assert_outcomes(passed=2)
@@ -127,6 +129,8 @@ def test_a_module_loop_is_not_offered_as_a_lifespan_scope_the_harness_lacks(pyte
 
 def test_an_anyio_test_under_asyncio_fixtures_fails_naming_the_setting(pytester: pytest.Pytester) -> None:
     make_project(pytester, [*ANYIO_INI, "loopsafe_async = asyncio"])
+    # The harness defines no anyio_backend here; anyio before 4.12 would also run each test on trio.
+    pytester.makeconftest("import pytest\n\n@pytest.fixture\ndef anyio_backend():\n    return 'asyncio'\n")
 
     result = run(pytester)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
+from loopsafe_mongo import _compat
 from loopsafe_mongo.guard import STRICT_ENV
 from loopsafe_mongo.lifespan import ASGIApp, RunningApp, run_lifespan
 
@@ -32,6 +33,8 @@ _SCOPES: tuple[Scope, ...] = ("function", "session")
 _PLUGIN_NAME = "loopsafe_mongo.fixtures"
 # (lifespan scope, async plugin), read and checked once at configure time.
 _SETUP = pytest.StashKey[tuple[Scope, AsyncPlugin]]()
+# Why the installed versions cannot run the harness (one line), or None.
+_UNSUPPORTED = pytest.StashKey[str | None]()
 # pytest-asyncio warns, at configure time, when this option is unset; with warnings as errors that is an
 # INTERNALERROR before any test runs, in a project that may use anyio alone. Shown, not raised (see below).
 _ASYNCIO_UNSET_WARNING = r'The configuration option "asyncio_default_fixture_loop_scope" is unset'
@@ -89,10 +92,15 @@ def async_plugin(config: pytest.Config) -> AsyncPlugin:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    """Strict guard before any conftest is imported: a root conftest that imports an app whose client is
-    made at import time would otherwise make that client before strict mode is on (see guard())."""
+    """Before any conftest is imported: strict mode on, and, in a project that configured the harness, the
+    versions it needs checked (a root conftest that imports the app would otherwise make an import-time
+    client before strict mode is on, or fail on an old Motor with an ImportError that names no version)."""
     # Set in the environment, so xdist workers, started later, inherit it.
     os.environ.setdefault(STRICT_ENV, "1")
+    if _harness_configured(early_config):
+        problem = _compat.unsupported_versions(async_plugin(early_config))
+        if problem:
+            raise pytest.UsageError(problem)
 
 
 def _harness_configured(config: pytest.Config) -> bool:
@@ -116,7 +124,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # Again here, for a plugin registered after the initial conftests were loaded (pytester, `-p` late).
     os.environ.setdefault(STRICT_ENV, "1")
     scope, plugin = config.stash[_SETUP] = lifespan_scope(config), async_plugin(config)
-    fixtures = _fixtures(scope, plugin, db_location(config), configured=_harness_configured(config))
+    # A project that configured the harness was stopped already (pytest_load_initial_conftests); in any other,
+    # an old version fails only the tests that use the harness (pytest_runtest_setup).
+    unsupported = config.stash[_UNSUPPORTED] = _compat.unsupported_versions(plugin)
+    fixtures = _fixtures(
+        scope, "anyio" if unsupported else plugin, db_location(config), configured=_harness_configured(config)
+    )
     config.pluginmanager.register(fixtures, _PLUGIN_NAME)
 
 
@@ -213,7 +226,7 @@ def _asyncio_test_loop_scope(item: pytest.Item) -> tuple[str, bool] | None:
     scope = marker.kwargs.get("loop_scope") or marker.kwargs.get("scope")
     if scope:
         return str(scope), True
-    return str(item.config.getini("asyncio_default_test_loop_scope")), False
+    return _compat.asyncio_default_test_loop_scope(item.config), False
 
 
 # `client` and `db` are the short names; `loopsafe_client` and `loopsafe_db` reach the same fixtures in a
@@ -304,7 +317,8 @@ def _uses_the_harness(item: pytest.Item) -> bool:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """A harness with no app to run is said once, before any test, not once per test that uses it."""
-    if session.config.getini("loopsafe_app"):
+    # With versions it cannot run on, each harness test fails saying so (pytest_runtest_setup) instead.
+    if session.config.getini("loopsafe_app") or session.config.stash[_UNSUPPORTED]:
         return
     for item in session.items:
         info = getattr(item, "_fixtureinfo", None)
@@ -321,6 +335,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """
     if not _uses_the_harness(item):
         return
+    unsupported = item.config.stash[_UNSUPPORTED]
+    if unsupported:
+        pytest.fail(f"{item.nodeid}: {unsupported}", pytrace=False)
     problem = _wrong_runner(item, *item.config.stash[_SETUP])
     if problem:
         pytest.fail(f"{item.nodeid}: {problem} {_WHY}", pytrace=False)
