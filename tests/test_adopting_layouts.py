@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from loopsafe_mongo.guard import STRICT_ENV
 
 from tests.support.wire_server import wire_server
 
@@ -60,6 +61,8 @@ LAYOUTS = (
 
 def run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, layout: Layout, version: str) -> pytest.RunResult:
     shutil.copytree(LAYOUTS_DIR / layout.name / version, pytester.path, dirs_exist_ok=True)
+    # Strict mode as an adopter gets it: set by the plugin, not inherited from this run's setting.
+    monkeypatch.delenv(STRICT_ENV, raising=False)
     if version not in layout.on_driver:
         # In memory, whatever server the suite itself runs on.
         monkeypatch.delenv("MONGODB_URL", raising=False)
