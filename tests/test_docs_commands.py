@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from loopsafe_mongo.__main__ import COMMANDS
+from loopsafe_mongo.check import parser
 
 from scripts import dev
 
@@ -98,7 +100,15 @@ def check_pip_install(args: list[str]) -> None:
         assert extra in pyproject["project"]["optional-dependencies"], f"{path.name} has no extra [{extra}]"
 
 
+def check_loopsafe_mongo(args: list[str]) -> None:
+    """`python -m loopsafe_mongo [COMMAND] ...`: the command exists and, for `check`, its options parse."""
+    assert args[:1] in ([], *([name] for name in COMMANDS)), f"loopsafe_mongo has no command {args[:1]}"
+    if args[:1] == ["check"]:
+        parser().parse_args(args[1:])  # exits (a test failure) on an option it does not know
+
+
 CHECKS: dict[str, Callable[[list[str]], None]] = {
+    "python -m loopsafe_mongo": check_loopsafe_mongo,
     "python3 scripts/dev.py": check_dev,
     "scripts/ferretdb.sh": check_script_verb("ferretdb.sh"),
     "scripts/nginx.sh": check_script_verb("nginx.sh"),
