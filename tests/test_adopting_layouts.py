@@ -1,6 +1,6 @@
 """The legacy layouts of docs/adopting.md, each a small project in examples/layouts/<layout>/: its `before`
 (the layout with the guard wrapped around its client) fails the way the docs say, and its `after` (the
-documented change) passes.
+documented change) passes; the static checker reports the `before` and finds nothing in the `after`.
 
 In-memory runs are in this process (pytester, a fraction of a second each). The three that need a real
 driver (Beanie's two, and the client-per-request `before`, whose bug is a leak only a real driver reports)
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from loopsafe_mongo.check import check_paths
 from loopsafe_mongo.guard import STRICT_ENV
 
 from tests.support.wire_server import wire_server
@@ -36,6 +37,8 @@ class Layout:
     name: str
     # A line of the `before` run's output: the error the docs name for this layout.
     before_fails_with: str
+    # The rules `python -m loopsafe_mongo check` reports in the `before` (it reports none in the `after`).
+    checker_finds: frozenset[str]
     # Which versions run on a real driver (a wire server of their own), in a subprocess; the others run in
     # memory, in this process.
     on_driver: tuple[str, ...] = ()
@@ -45,17 +48,23 @@ class Layout:
 
 
 LAYOUTS = (
-    Layout("import-time-client", CREATED_OFF_LOOP),
-    Layout("startup-event-global", LOOP_MISMATCH),
-    Layout("app-attribute", LOOP_MISMATCH),
-    Layout("pymongo-app-state", LOOP_MISMATCH),
+    Layout("import-time-client", CREATED_OFF_LOOP, frozenset({"LSM001", "LSM007"})),
+    Layout("startup-event-global", LOOP_MISMATCH, frozenset({"LSM007"})),
+    Layout("app-attribute", LOOP_MISMATCH, frozenset({"LSM007"})),
+    Layout("pymongo-app-state", LOOP_MISMATCH, frozenset({"LSM007"})),
     # Loop-safe by construction, so the guard has nothing to report; a real driver reports the leak.
-    Layout("client-per-request", "ResourceWarning: Unclosed MongoClient opened at:", on_driver=("before",)),
+    Layout(
+        "client-per-request",
+        "ResourceWarning: Unclosed MongoClient opened at:",
+        frozenset({"LSM004", "LSM007"}),
+        on_driver=("before",),
+    ),
     # Loop-safe too, and silent on a real server (it leaks a client per loop); in memory each loop's client
     # is a database of its own, so the test's own handle does not see what the app wrote.
-    Layout("per-loop-dict", "assert 0 == 1"),
-    Layout("beanie-startup", LOOP_MISMATCH, on_driver=("before", "after")),
-    Layout("mongomock-patch", CREATED_OFF_LOOP),
+    Layout("per-loop-dict", "assert 0 == 1", frozenset({"LSM003", "LSM004", "LSM007"})),
+    # The checker does not see Beanie's queries as database calls beside the sync TestClient (yet).
+    Layout("beanie-startup", LOOP_MISMATCH, frozenset(), on_driver=("before", "after")),
+    Layout("mongomock-patch", CREATED_OFF_LOOP, frozenset({"LSM001", "LSM007"})),
 )
 
 
@@ -99,3 +108,19 @@ def test_after_passes(layout: Layout, pytester: pytest.Pytester, monkeypatch: py
     result = run(pytester, monkeypatch, layout, "after")
 
     result.assert_outcomes(passed=2)
+
+
+def checker_codes(path: Path) -> set[str]:
+    findings, errors, _ = check_paths([path])
+    assert errors == []
+    return {finding.code for finding in findings}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=str)
+def test_the_static_checker_reports_the_before(layout: Layout) -> None:
+    assert checker_codes(LAYOUTS_DIR / layout.name / "before") == layout.checker_finds
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=str)
+def test_the_static_checker_finds_nothing_in_the_after(layout: Layout) -> None:
+    assert checker_codes(LAYOUTS_DIR / layout.name / "after") == set()
