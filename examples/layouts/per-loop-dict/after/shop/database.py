@@ -1,0 +1,25 @@
+"""One client for the app, made by its lifespan on the loop that serves it, and closed when it stops."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from loopsafe_mongo import guard
+
+from shop.config import mongo_client
+
+db: Any = None
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    global db
+    client = guard(mongo_client())
+    db = client["shop"]
+    yield
+    client.close()
+
+
+async def get_db() -> Any:
+    return db
