@@ -89,7 +89,8 @@ def check_compose(args: list[str]) -> None:
 
 
 def check_pip_install(args: list[str]) -> None:
-    spec = args[-1]
+    # The package spec is the argument with extras (others, such as fastapi, come from the index).
+    spec = next((arg for arg in args if "[" in arg), args[-1])
     directory = re.search(r"#subdirectory=(\S+)", spec)
     path = ROOT / (directory[1] if directory else spec.split("[", 1)[0])
     pyproject = tomllib.loads((path / "pyproject.toml").read_text())
@@ -98,7 +99,16 @@ def check_pip_install(args: list[str]) -> None:
         assert extra in pyproject["project"]["optional-dependencies"], f"{path.name} has no extra [{extra}]"
 
 
+def check_loopsafe_command(args: list[str]) -> None:
+    """`python -m loopsafe_mongo kata ...`: the kata's own parser accepts the arguments."""
+    from loopsafe_mongo import kata  # noqa: PLC0415 - only this check needs it
+
+    assert args[:1] == ["kata"], f"only kata commands are documented in sh blocks, not {args[:1]}"
+    kata.parser().parse_args(args[1:])
+
+
 CHECKS: dict[str, Callable[[list[str]], None]] = {
+    "python -m loopsafe_mongo": check_loopsafe_command,
     "python3 scripts/dev.py": check_dev,
     "scripts/ferretdb.sh": check_script_verb("ferretdb.sh"),
     "scripts/nginx.sh": check_script_verb("nginx.sh"),

@@ -1,0 +1,228 @@
+"""`python -m loopsafe_mongo kata`: exercises in which a newcomer watches each bad client pattern fail, then fixes it.
+
+`start DIR` lays the exercises out, `check` runs them and says which is next and what the guard says about it,
+`hint N` and `diagram N` help with one. The exercises, their solutions and their pictures ship with the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from loopsafe_mongo.kata import diagrams
+from loopsafe_mongo.kata.catalogue import EXERCISES, Exercise, exercise
+from loopsafe_mongo.kata.judge import INSTALL, Verdict, judge, missing_modules, run
+
+__all__ = ["lay_out", "main", "parser", "solve"]
+
+MARKER = ".loopsafe-kata.json"  # in the kata's folder: how `check` finds it from anywhere inside
+WIDTH = 100
+PROGRAM = "python -m loopsafe_mongo kata"
+# One line each way: pytest-asyncio runs exercises 6 and 7; starlette warns about httpx under its TestClient.
+_ASYNCIO_INI = ("asyncio_default_fixture_loop_scope = function",)
+_TESTCLIENT_WARNING = "    ignore:Using `httpx` with `starlette.testclient` is deprecated:UserWarning"
+
+OVERVIEW = f"""\
+# The loopsafe-mongo kata
+
+An async MongoDB client (Motor, PyMongo's AsyncMongoClient) belongs to the event loop it first runs on, and
+pytest gives each test a loop of its own. Each folder here is a small FastAPI project whose test fails
+because a client made for one loop is used from another. Fix them in order; the last one you do by hand.
+
+Each app guards its client with `loopsafe_mongo.guard`, and the client is mongomock's, in memory: no
+server is needed, and the guard raises exactly where Motor or PyMongo would.
+
+    {PROGRAM} check          which exercises pass, which is next, and the error it raises
+    {PROGRAM} hint N         a hint for exercise N
+    {PROGRAM} diagram N      the picture of exercise N, in the terminal (each folder has diagram.svg)
+
+Done means: every test of the exercise passes, still uses the app's MongoDB client, and none was
+deleted, skipped or emptied (`check` looks).
+"""
+
+
+def _ini(exercise: Exercise) -> str:
+    lines = [
+        "[pytest]",
+        "# The app the loopsafe-mongo plugin's `client` and `db` fixtures run: create_app() in app.py.",
+        "loopsafe_app = app:create_app",
+        f"loopsafe_async = {'asyncio' if exercise.asyncio else 'anyio'}",
+        "pythonpath = .",
+        "filterwarnings =",
+        "    error",
+        _TESTCLIENT_WARNING,
+        *(_ASYNCIO_INI if exercise.asyncio else ()),
+        *exercise.ini,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _readme(exercise: Exercise) -> str:
+    def paragraph(text: str) -> str:
+        return textwrap.fill(text, WIDTH)
+
+    return "\n\n".join(
+        [
+            f"# Exercise {exercise.number}: {exercise.title}",
+            paragraph(f"What is wrong: {exercise.pattern}"),
+            paragraph(f"Your task: {exercise.task}"),
+            paragraph(f"Without the guard, the real drivers say: {exercise.real_error}."),
+            "The picture: diagram.svg (open it in a browser), or `"
+            + f"{PROGRAM} diagram {exercise.number}` in the terminal.",
+            f"Check: `{PROGRAM} check`. Stuck: `{PROGRAM} hint {exercise.number}`. Its tests alone: `pytest` here.\n",
+        ]
+    )
+
+
+def lay_out(directory: Path) -> None:
+    """Write every exercise into `directory` as the learner gets it: no solutions."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "README.md").write_text(OVERVIEW)
+    for item in EXERCISES:
+        folder = directory / item.folder
+        folder.mkdir()
+        for source in item.files.iterdir():
+            if source.is_file():
+                (folder / source.name).write_text(source.read_text())
+        (folder / "pytest.ini").write_text(_ini(item))
+        (folder / "README.md").write_text(_readme(item))
+        (folder / "diagram.svg").write_text(diagrams.svg(item), encoding="utf-8")
+    (directory / MARKER).write_text(json.dumps({"exercises": [item.folder for item in EXERCISES]}) + "\n")
+
+
+def solve(directory: Path, item: Exercise) -> None:
+    """Copy the exercise's reference solution over the learner's files (for the package's own tests)."""
+    solution = item.files / "solution"
+    for source in solution.iterdir():
+        (directory / item.folder / source.name).write_text(source.read_text())
+
+
+def find_kata(start: Path) -> Path | None:
+    """The kata folder that is `start` or holds it."""
+    for candidate in (start, *start.parents):
+        if (candidate / MARKER).exists():
+            return candidate
+    return None
+
+
+def _start(directory: Path) -> int:
+    if directory.exists() and any(directory.iterdir()):
+        if (directory / MARKER).exists():
+            print(f"{directory} already holds the kata. Carry on with: cd {directory} && {PROGRAM} check")
+            return 0
+        print(f"{directory} is not empty: give a new folder, e.g. `{PROGRAM} start loop-kata`.", file=sys.stderr)
+        return 2
+    lay_out(directory)
+    print(f"The kata is in {directory}/, one folder per exercise:")
+    for item in EXERCISES:
+        print(f"  {item.folder:<36} {item.title}")
+    print(f"\nNext: cd {directory} && {PROGRAM} check")
+    return 0
+
+
+def _indent(text: str, prefix: str = "      ") -> str:
+    return textwrap.indent(text.rstrip(), prefix)
+
+
+def _show_next(verdict: Verdict, kata: Path) -> None:
+    item = verdict.exercise
+    folder = kata / item.folder
+    print(f"\nNext: exercise {item.number}, {item.title}: {folder}/")
+    print(textwrap.fill(f"What is wrong: {item.pattern}", WIDTH, initial_indent="  ", subsequent_indent="  "))
+    print(textwrap.fill(f"Your task: {item.task}", WIDTH, initial_indent="  ", subsequent_indent="  "))
+    if verdict.error:
+        print("\n  What the tests raise (the guard's words):")
+        print(_indent(f"{verdict.error['type']}: {verdict.error['message']}"))
+        if verdict.error["type"] in {"LoopMismatchError", "ClientCreatedOffLoopError"}:
+            print(
+                textwrap.fill(
+                    f"Without the guard: {item.real_error}.", WIDTH, initial_indent="  ", subsequent_indent="  "
+                )
+            )
+    if verdict.problems and not (verdict.error and all(" fails" in p or "errors in" in p for p in verdict.problems)):
+        print("\n  Not done yet:")
+        for problem in verdict.problems:
+            print(textwrap.fill(problem, WIDTH, initial_indent="    - ", subsequent_indent="      "))
+    if not verdict.error and verdict.output and not any("guarded" in p or "xfail" in p for p in verdict.problems):
+        print("\n  pytest said:")
+        print(_indent("\n".join(verdict.output.strip().splitlines()[-15:])))
+    print(f"\n  The picture: {folder / 'diagram.svg'} (open it in a browser), or `{PROGRAM} diagram {item.number}`")
+    print(
+        f"  Edit the files in {item.folder}/, then run `{PROGRAM} check` again. Stuck? `{PROGRAM} hint {item.number}`"
+    )
+
+
+def _check(directory: Path | None) -> int:
+    kata = find_kata((directory or Path.cwd()).resolve())
+    if kata is None:
+        where = directory or "this folder"
+        print(f"No kata in {where} or above it. Lay one out first: `{PROGRAM} start loop-kata`.", file=sys.stderr)
+        return 2
+    # Each exercise is a pytest process of its own; they share no files, so they run side by side.
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        verdicts = list(pool.map(lambda item: judge(item, *run(item, kata / item.folder)), EXERCISES))
+    done = sum(verdict.passed for verdict in verdicts)
+    print(f"loopsafe-mongo kata in {kata}: {done} of {len(verdicts)} done\n")
+    upcoming = next((verdict for verdict in verdicts if not verdict.passed), None)
+    for verdict in verdicts:
+        mark = "[x]" if verdict.passed else "[ ]"
+        note = "  <- next" if verdict is upcoming else ""
+        print(f"  {mark} {verdict.exercise.folder:<36} {verdict.exercise.title}{note}")
+    if upcoming is None:
+        print(
+            "\nAll done. Every client now lives on the loop that uses it. In your own project: install"
+            " loopsafe-mongo, wrap the client in guard() where the lifespan makes it, and use the plugin's"
+            " `client` and `db` fixtures (`python -m loopsafe_mongo` recaps the patterns)."
+        )
+        return 0
+    _show_next(upcoming, kata)
+    return 1
+
+
+def _hint(number: int) -> int:
+    item = exercise(number)
+    print(f"Exercise {number}, {item.title}\n")
+    print(textwrap.fill(f"Hint: {item.hint}", WIDTH))
+    return 0
+
+
+def _diagram(number: int, kata: Path | None) -> int:
+    item = exercise(number)
+    print(f"Exercise {number}, {item.title}\n")
+    print(diagrams.text(item))
+    if kata is not None:
+        print(f"As a picture: {kata / item.folder / 'diagram.svg'}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROGRAM, description="Fix each bad MongoDB client pattern yourself.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("start", help="lay the exercises out in a new folder")
+    start.add_argument("directory", nargs="?", default="loop-kata", type=Path)
+    check = commands.add_parser("check", help="run every exercise: which pass, which is next, its error")
+    check.add_argument("directory", nargs="?", default=None, type=Path)
+    numbers = [item.number for item in EXERCISES]
+    for name, help_text in (("hint", "a hint for exercise N"), ("diagram", "the picture of exercise N")):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("number", type=int, choices=numbers, metavar="N")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    if args.command in {"start", "check"} and (missing := missing_modules()):
+        print(f"The kata needs {', '.join(missing)}. Install everything it uses with: {INSTALL}", file=sys.stderr)
+        return 2
+    if args.command == "start":
+        return _start(args.directory)
+    if args.command == "check":
+        return _check(args.directory)
+    if args.command == "hint":
+        return _hint(args.number)
+    return _diagram(args.number, find_kata(Path.cwd().resolve()))
