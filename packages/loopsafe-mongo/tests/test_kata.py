@@ -225,9 +225,7 @@ def test_a_missing_dependency_is_named_with_the_line_that_installs_it(
     status = main(["check"])
 
     assert status == 2
-    assert 'needs mongomock-motor. Install everything it uses with: pip install "loopsafe-mongo[asyncio]"' in (
-        capsys.readouterr().err
-    )
+    assert "needs what is not installed here: pip install mongomock-motor" in (capsys.readouterr().err)
 
 
 def test_hint_prints_the_exercises_hint(capsys: pytest.CaptureFixture[str]) -> None:
@@ -322,3 +320,31 @@ def test_the_referee_finds_the_guards_error_inside_groups_and_chains() -> None:
 
     assert guard_error(group) is mismatch
     assert guard_error(ValueError("no guard here")).args == ("no guard here",)
+
+
+def test_check_runs_a_passed_exercise_again_only_when_its_files_change(
+    kata: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = exercise(1)
+    monkeypatch.setattr("loopsafe_mongo.kata.EXERCISES", (item,))
+    solve(kata, item)
+    runs: list[str] = []
+
+    def counted_run(exercise: Exercise, folder: Path) -> tuple[dict[str, object] | None, str]:
+        runs.append(exercise.folder)
+        return run(exercise, folder)
+
+    monkeypatch.setattr("loopsafe_mongo.kata.run", counted_run)
+    assert main(["check", str(kata)]) == 0
+    assert main(["check", str(kata)]) == 0
+    with (kata / item.folder / "test_app.py").open("a") as tests:
+        tests.write("# changed\n")
+    assert main(["check", str(kata)]) == 0
+
+    assert runs == [item.folder, item.folder]
+
+
+def test_kata_alone_says_what_it_is_and_how_to_start(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+
+    assert "python -m loopsafe_mongo kata start loop-kata" in capsys.readouterr().out

@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import os
 import sys
 import textwrap
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from loopsafe_mongo import __version__
 from loopsafe_mongo.kata import diagrams
 from loopsafe_mongo.kata.catalogue import EXERCISES, Exercise, exercise
 from loopsafe_mongo.kata.judge import INSTALL, Verdict, judge, missing_modules, run
@@ -129,6 +129,15 @@ def _indent(text: str, prefix: str = "      ") -> str:
     return textwrap.indent(text.rstrip(), prefix)
 
 
+def _wrapped(message: str, prefix: str = "      ") -> str:
+    """The guard's message, each part wrapped to the terminal and hung under its label ("created at:" ...)."""
+    lines = []
+    for line in message.splitlines():
+        label = len(line) - len(line.lstrip()) + (12 if line.lstrip().startswith(("created", "bound", "used")) else 5)
+        lines.append(textwrap.fill(line, WIDTH - len(prefix), subsequent_indent=" " * label, drop_whitespace=True))
+    return textwrap.indent("\n".join(lines), prefix)
+
+
 def _show_next(verdict: Verdict, kata: Path) -> None:
     item = verdict.exercise
     folder = kata / item.folder
@@ -137,7 +146,7 @@ def _show_next(verdict: Verdict, kata: Path) -> None:
     print(textwrap.fill(f"Your task: {item.task}", WIDTH, initial_indent="  ", subsequent_indent="  "))
     if verdict.error:
         print("\n  What the tests raise (the guard's words):")
-        print(_indent(f"{verdict.error['type']}: {verdict.error['message']}"))
+        print(_wrapped(f"{verdict.error['type']}: {verdict.error['message']}"))
         if verdict.error["type"] in {"LoopMismatchError", "ClientCreatedOffLoopError"}:
             print(
                 textwrap.fill(
@@ -157,22 +166,42 @@ def _show_next(verdict: Verdict, kata: Path) -> None:
     )
 
 
+def _fingerprint(folder: Path) -> str:
+    """The exercise's files as they are now, and this package's version: a pass is kept only for these."""
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix in {".py", ".ini", ".cfg", ".toml"} and "__pycache__" not in path.parts:
+            digest.update(f"{path.relative_to(folder)}\0".encode() + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def _check(directory: Path | None) -> int:
     kata = find_kata((directory or Path.cwd()).resolve())
     if kata is None:
         where = directory or "this folder"
         print(f"No kata in {where} or above it. Lay one out first: `{PROGRAM} start loop-kata`.", file=sys.stderr)
         return 2
-    # Each exercise is a pytest process of its own; they share no files, so they run side by side.
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        verdicts = list(pool.map(lambda item: judge(item, *run(item, kata / item.folder)), EXERCISES))
-    done = sum(verdict.passed for verdict in verdicts)
-    print(f"loopsafe-mongo kata in {kata}: {done} of {len(verdicts)} done\n")
-    upcoming = next((verdict for verdict in verdicts if not verdict.passed), None)
-    for verdict in verdicts:
-        mark = "[x]" if verdict.passed else "[ ]"
-        note = "  <- next" if verdict is upcoming else ""
-        print(f"  {mark} {verdict.exercise.folder:<36} {verdict.exercise.title}{note}")
+    state = json.loads((kata / MARKER).read_text())
+    passed: dict[str, str] = state.setdefault("passed", {})
+    # In order, up to the first exercise not done: a pass is run again only when its files changed.
+    done: list[Exercise] = []
+    upcoming: Verdict | None = None
+    for item in EXERCISES:
+        fingerprint = _fingerprint(kata / item.folder)
+        if passed.get(item.folder) != fingerprint:
+            verdict = judge(item, *run(item, kata / item.folder))
+            if not verdict.passed:
+                passed.pop(item.folder, None)
+                upcoming = verdict
+                break
+            passed[item.folder] = fingerprint
+        done.append(item)
+    (kata / MARKER).write_text(json.dumps(state, indent=1) + "\n")
+    print(f"loopsafe-mongo kata in {kata}: {len(done)} of {len(EXERCISES)} done\n")
+    for item in EXERCISES:
+        mark = "[x]" if item in done else "[ ]"
+        note = "  <- next" if upcoming is not None and item is upcoming.exercise else ""
+        print(f"  {mark} {item.folder:<36} {item.title}{note}")
     if upcoming is None:
         print(
             "\nAll done. Every client now lives on the loop that uses it. In your own project: install"
@@ -215,9 +244,17 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    if not argv:
+        print(OVERVIEW.replace("# The loopsafe-mongo kata", "The loopsafe-mongo kata.", 1))
+        print(f"Start: {PROGRAM} start loop-kata   (lays the exercises out in a new folder, loop-kata/)")
+        return 0
     args = parser().parse_args(argv)
     if args.command in {"start", "check"} and (missing := missing_modules()):
-        print(f"The kata needs {', '.join(missing)}. Install everything it uses with: {INSTALL}", file=sys.stderr)
+        print(
+            f"The kata needs what is not installed here: pip install {' '.join(missing)}\n"
+            f"(Everything it uses: the package's [asyncio] extra, fastapi and mongomock-motor: {INSTALL})",
+            file=sys.stderr,
+        )
         return 2
     if args.command == "start":
         return _start(args.directory)

@@ -22,20 +22,20 @@ from loopsafe_mongo.kata.catalogue import Exercise
 __all__ = ["INSTALL", "Verdict", "judge", "missing_modules", "pytest_command", "run"]
 
 INSTALL = 'pip install "loopsafe-mongo[asyncio]" fastapi mongomock-motor'
-# What the exercises import or run on: import name -> distribution.
+# What the exercises import or run on: import name -> what to pip install (the [asyncio] extra's bounds).
 _NEEDED = {
     "fastapi": "fastapi",
     "mongomock_motor": "mongomock-motor",
-    "httpx": "httpx",
-    "pytest": "pytest",
-    "pytest_asyncio": "pytest-asyncio",
+    "httpx": '"httpx>=0.28,<1"',
+    "pytest": '"pytest>=8.3,<10"',
+    "pytest_asyncio": '"pytest-asyncio>=1.0,<2"',
 }
 # Generous: an exercise's tests take about a second; a learner's change may hang (a loop that never ends).
 TIMEOUT_S = 120
 
 
 def missing_modules() -> list[str]:
-    """The distributions the exercises need that are not installed."""
+    """What the exercises need and is not installed, as `pip install` arguments."""
     return [dist for module, dist in _NEEDED.items() if importlib.util.find_spec(module) is None]
 
 
