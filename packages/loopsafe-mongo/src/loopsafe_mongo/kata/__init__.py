@@ -37,6 +37,10 @@ because a client made for one loop is used from another. Fix them in order; the 
 Each app guards its client with `loopsafe_mongo.guard`, and the client is mongomock's, in memory: no
 server is needed, and the guard raises exactly where Motor or PyMongo would.
 
+The loopsafe-mongo pytest plugin is loaded in every exercise and gives each test two fixtures: `client`,
+an httpx.AsyncClient over the app from create_app() in app.py, whose lifespan it runs on the test's own
+loop, and `db`, the database handle that lifespan yields under "db".
+
     {PROGRAM} check          which exercises pass, which is next, and the error it raises
     {PROGRAM} hint N         a hint for exercise N
     {PROGRAM} diagram N      the picture of exercise N, in the terminal (each folder has diagram.svg)
@@ -138,32 +142,40 @@ def _wrapped(message: str, prefix: str = "      ") -> str:
     return textwrap.indent("\n".join(lines), prefix)
 
 
+def _paragraph(text: str, indent: str = "  ") -> str:
+    return textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=indent)
+
+
+_GUARD_ERRORS = frozenset({"LoopMismatchError", "ClientCreatedOffLoopError"})
+
+
 def _show_next(verdict: Verdict, kata: Path) -> None:
     item = verdict.exercise
     folder = kata / item.folder
-    print(f"\nNext: exercise {item.number}, {item.title}: {folder}/")
-    print(textwrap.fill(f"What is wrong: {item.pattern}", WIDTH, initial_indent="  ", subsequent_indent="  "))
-    print(textwrap.fill(f"Your task: {item.task}", WIDTH, initial_indent="  ", subsequent_indent="  "))
-    if verdict.error:
-        print("\n  What the tests raise (the guard's words):")
-        print(_wrapped(f"{verdict.error['type']}: {verdict.error['message']}"))
-        if verdict.error["type"] in {"LoopMismatchError", "ClientCreatedOffLoopError"}:
-            print(
-                textwrap.fill(
-                    f"Without the guard: {item.real_error}.", WIDTH, initial_indent="  ", subsequent_indent="  "
-                )
-            )
-    if verdict.problems and not (verdict.error and all(" fails" in p or "errors in" in p for p in verdict.problems)):
+    print(f"\nNext: exercise {item.number}, {item.title}\n  in {folder}/")
+    print(_paragraph(f"What is wrong: {item.pattern}"))
+    print(_paragraph(f"Your task: {item.task}"))
+    error = verdict.error
+    if error and error["type"] in _GUARD_ERRORS:
+        print("\n  What the tests raise, in the guard's words:")
+        print(_wrapped(f"{error['type']}: {error['message']}"))
+        print(_paragraph(f"Without the guard: {item.real_error}."))
+    elif error:
+        # Not the pattern's error any more: something in the change itself. pytest's traceback says where.
+        print(f"\n  What the tests raise now: {error['type']}: {error['message'].splitlines()[0]}")
+    only_failures = error is not None and all(" fails" in p or "errors in" in p for p in verdict.problems)
+    if verdict.problems and not only_failures:
         print("\n  Not done yet:")
         for problem in verdict.problems:
             print(textwrap.fill(problem, WIDTH, initial_indent="    - ", subsequent_indent="      "))
-    if not verdict.error and verdict.output and not any("guarded" in p or "xfail" in p for p in verdict.problems):
-        print("\n  pytest said:")
+    cheated = any("guarded" in p or "xfail" in p for p in verdict.problems)
+    if verdict.output and not cheated and (error is None or error["type"] not in _GUARD_ERRORS):
+        print("\n  pytest said (the end of it):")
         print(_indent("\n".join(verdict.output.strip().splitlines()[-15:])))
-    print(f"\n  The picture: {folder / 'diagram.svg'} (open it in a browser), or `{PROGRAM} diagram {item.number}`")
-    print(
-        f"  Edit the files in {item.folder}/, then run `{PROGRAM} check` again. Stuck? `{PROGRAM} hint {item.number}`"
-    )
+    print(f"\n  The picture: {folder / 'diagram.svg'} (open it in a browser),")
+    print(f"  or in the terminal: {PROGRAM} diagram {item.number}")
+    print(f"  Edit the files in {item.folder}/, then run `{PROGRAM} check` again.")
+    print(f"  Stuck? {PROGRAM} hint {item.number}")
 
 
 def _fingerprint(folder: Path) -> str:
@@ -203,11 +215,12 @@ def _check(directory: Path | None) -> int:
         note = "  <- next" if upcoming is not None and item is upcoming.exercise else ""
         print(f"  {mark} {item.folder:<36} {item.title}{note}")
     if upcoming is None:
-        print(
-            "\nAll done. Every client now lives on the loop that uses it. In your own project: install"
+        done_text = (
+            "All done. Every client now lives on the loop that uses it. In your own project: install"
             " loopsafe-mongo, wrap the client in guard() where the lifespan makes it, and use the plugin's"
             " `client` and `db` fixtures (`python -m loopsafe_mongo` recaps the patterns)."
         )
+        print("\n" + _paragraph(done_text, indent=""))
         return 0
     _show_next(upcoming, kata)
     return 1

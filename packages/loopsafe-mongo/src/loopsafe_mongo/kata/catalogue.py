@@ -148,7 +148,8 @@ EXERCISES: tuple[Exercise, ...] = (
         pattern="test_app.py makes its own client in a sync fixture with module scope: no loop runs there, and the"
         " client outlives the loop of the first test that uses it. Strict mode (on under the loopsafe-mongo"
         " plugin) refuses such a client where it is made.",
-        task="Give the tests a database handle that lives on each test's own loop, and drop the sync fixture.",
+        task="Give the tests a database handle made on each test's own loop, and drop the sync fixture. (The"
+        " loopsafe-mongo plugin's `db` fixture is one: the app's own handle, made by its lifespan on the test's loop.)",
         hint="The loopsafe-mongo plugin's `db` fixture is the app's own database handle, made in the app's lifespan on"
         " the test's loop. Turn the `items` fixture into `async def items(db: Any) -> Any: return db['items']` with"
         " the default (function) scope, or use `db['items']` in the tests.",
@@ -180,7 +181,7 @@ EXERCISES: tuple[Exercise, ...] = (
         pattern="`with TestClient(app)` runs the lifespan, as it should, but on a loop of its own in another thread."
         " The async test then awaits the database handle that lifespan made, from the test's loop.",
         task="Keep the sync test as it is. Make the async test send its requests and await the database on its own"
-        " loop.",
+        " loop. (The plugin's `client` and `db` fixtures run the app's lifespan on the test's loop.)",
         hint="In the async test, use the plugin's `client` fixture (an httpx.AsyncClient whose app's lifespan runs on"
         " the test's loop) and its `db` fixture (that app's database handle) instead of `api` and `api.app_state`:"
         " `await client.post(...)`, then `await db['items'].find_one(...)`.",
@@ -218,7 +219,7 @@ EXERCISES: tuple[Exercise, ...] = (
         pattern="app.py makes its client on the first request and keeps it for good with `functools.lru_cache`:"
         " the first test's loop owns it, and every later test gets it from the cache.",
         task="Make the client in the app's lifespan and read it from the request, with no cache; then let the tests"
-        " run that lifespan.",
+        " run that lifespan (ASGITransport alone never runs it; the plugin's `client` fixture does).",
         hint="Give `create_app()` a lifespan that makes the client, yields `{'db': client['kata']}` and closes it; have"
         " `get_db(request: Request)` return `request.state.db`; delete `get_client`. In test_app.py, drop the `http`"
         " fixture (ASGITransport never runs a lifespan) and use the plugin's `client` fixture instead.",
