@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from loopsafe_mongo import kata
 from loopsafe_mongo.__main__ import COMMANDS
 from loopsafe_mongo.check import parser
 
@@ -116,7 +117,8 @@ _TOOLS = ROOT / "packages" / "loopsafe-mongo" / "ci" / "tools.txt"
 
 
 def check_pip_install(args: list[str]) -> None:
-    spec = args[-1]
+    # The package spec is the argument with extras (others, such as fastapi, come from the index).
+    spec = next((arg for arg in args if "[" in arg), args[-1])
     if spec in {line.split("==")[0] for line in _TOOLS.read_text().splitlines()}:
         return
     path = _local_project(spec)
@@ -127,10 +129,12 @@ def check_pip_install(args: list[str]) -> None:
 
 
 def check_loopsafe_mongo(args: list[str]) -> None:
-    """`python -m loopsafe_mongo [COMMAND] ...`: the command exists and, for `check`, its options parse."""
+    """`python -m loopsafe_mongo [COMMAND] ...`: the command exists and its own parser accepts the arguments."""
     assert args[:1] in ([], *([name] for name in COMMANDS)), f"loopsafe_mongo has no command {args[:1]}"
     if args[:1] == ["check"]:
         parser().parse_args(args[1:])  # exits (a test failure) on an option it does not know
+    if args[:1] == ["kata"]:
+        kata.parser().parse_args(args[1:])
 
 
 def check_build(args: list[str]) -> None:

@@ -1,0 +1,48 @@
+"""Exercise 1: the app's MongoDB client is made when this module is imported, and its lifespan only hands it out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from loopsafe_mongo import guard
+from mongomock_motor import AsyncMongoMockClient
+from pydantic import BaseModel
+
+
+class Item(BaseModel):
+    name: str
+
+
+# The pitfall: made at import time, before any event loop runs. strict=False lets it bind to the loop that first
+# uses it, as Motor and PyMongo do, so that you can watch where it fails (strict mode would refuse it here).
+client = guard(AsyncMongoMockClient(), strict=False)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+    yield {"db": client["kata"]}  # every test's lifespan hands out the same client
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/items", status_code=201)
+    async def add_item(item: Item, request: Request) -> Item:
+        await request.state.db["items"].insert_one(item.model_dump())
+        return item
+
+    @app.get("/items")
+    async def list_items(request: Request) -> list[str]:
+        return [document["name"] async for document in request.state.db["items"].find()]
+
+    @app.get("/items/{name}")
+    async def get_item(name: str, request: Request) -> Item:
+        document = await request.state.db["items"].find_one({"name": name})
+        if document is None:
+            raise HTTPException(status_code=404)
+        return Item(name=document["name"])
+
+    return app
