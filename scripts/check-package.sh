@@ -27,7 +27,16 @@ rm -rf "$DIST"
 "$TOOLS/bin/python" -m build --quiet --outdir "$DIST" "$PKG"
 ls "$DIST"
 "$TOOLS/bin/twine" check --strict "$DIST"/*
-"$TOOLS/bin/check-wheel-contents" --package "$PKG/src/loopsafe_mongo" "$DIST"/*.whl
+# The kata's exercises are data that happens to be Python: several start from the same app.py (W002), in
+# folders that are no import path (W004). Those two findings are allowed for them alone; anything else fails.
+contents_status=0
+contents=$("$TOOLS/bin/check-wheel-contents" --package "$PKG/src/loopsafe_mongo" "$DIST"/*.whl 2>&1) || contents_status=$?
+echo "$contents"
+allowed='^(\S+\.whl: (OK|W002: Wheel contains duplicate files:|W004: Module is not located at importable path:)|  loopsafe_mongo/kata/exercises/\S+)$'
+if unexpected=$(grep -vE "$allowed" <<<"$contents"); then
+    printf 'check-wheel-contents found more than the kata exercises (exit %s):\n%s\n' "$contents_status" "$unexpected" >&2
+    exit 1
+fi
 "$TOOLS/bin/python" "$PKG/ci/check_classifiers.py"
 wheels=("$DIST"/loopsafe_mongo-*.whl)
 WHEEL=$(realpath "${wheels[0]}")

@@ -65,6 +65,10 @@ def test_a_project_that_did_not_configure_the_harness_runs_on_and_only_harness_t
         test_own="""
         import pytest
 
+        @pytest.fixture
+        def anyio_backend():
+            return "asyncio"
+
         def test_the_projects_own():
             pass
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from loopsafe_mongo import _compat
 
 APP = """
 from contextlib import asynccontextmanager
@@ -120,10 +122,14 @@ def test_a_module_loop_is_not_offered_as_a_lifespan_scope_the_harness_lacks(pyte
 
     result = run(pytester)
 
-    result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(
-        ["*the harness's lifespan is per test or per session: module is not one of its scopes*"]
-    )
+    if _compat.release(metadata.version("pytest-asyncio")) < (0, 26):
+        # Older pytest-asyncio refuses two loop scopes for one test itself, when it collects the module.
+        result.stdout.fnmatch_lines(["*MultipleEventLoopsRequestedError*"])
+    else:
+        result.assert_outcomes(errors=2)
+        result.stdout.fnmatch_lines(
+            ["*the harness's lifespan is per test or per session: module is not one of its scopes*"]
+        )
     result.stdout.no_fnmatch_line("*--loopsafe-scope=module*")
 
 

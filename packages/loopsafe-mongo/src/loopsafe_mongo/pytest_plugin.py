@@ -322,7 +322,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     for item in session.items:
         info = getattr(item, "_fixtureinfo", None)
-        if _uses_the_harness(item) and info is not None and all(map(_is_ours, info.name2fixturedefs["app"])):
+        app_definitions = info.name2fixturedefs.get("app", ()) if info is not None else ()
+        if app_definitions and all(map(_is_ours, app_definitions)) and _uses_the_harness(item):
             raise pytest.UsageError(_NO_APP)
 
 
