@@ -299,6 +299,9 @@ def ini_text(scenario: Scenario) -> str:
     ]
     if scenario.asyncio:
         lines.append("asyncio_default_fixture_loop_scope = function")
+    elif scenario.harness:
+        # As docs/adopting.md has anyio adopters say: the harness then brings its session-scoped asyncio backend.
+        lines.append("loopsafe_async = anyio")
     return "\n".join([*lines, *scenario.ini, ""])
 
 

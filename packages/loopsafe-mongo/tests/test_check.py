@@ -781,3 +781,16 @@ def test_the_package_command_line_routes_check_here(tmp_path: Path, capsys: pyte
     write(tmp_path, {"app.py": CASES["LSM001"][0]})
     assert loopsafe_mongo_main(["check", str(tmp_path)]) == 1
     assert "LSM001" in capsys.readouterr().out
+
+
+def test_a_method_named_like_a_projects_factory_is_not_a_client(tmp_path: Path) -> None:
+    # `items` makes a client in one module; a dict's `items()` elsewhere is not a call to it.
+    (tmp_path / "factories.py").write_text(
+        "from motor.motor_asyncio import AsyncIOMotorClient\n\n\ndef items():\n    return AsyncIOMotorClient()\n"
+    )
+    (tmp_path / "table.py").write_text("RULES = {'a': 1}\nNAMES = sorted(RULES.items())\n")
+
+    findings, errors, _ = check_paths([tmp_path])
+
+    assert errors == []
+    assert findings == []

@@ -228,6 +228,8 @@ class Facts:
     """Names the whole project gives to things the rules look for, collected from every file first."""
 
     factories: set[str] = field(default_factory=set)  # functions and classes that return or are a new client
+    # The same, as `module.name` (the file's stem), for calls through a module: `database.create_client()`.
+    factories_in_modules: set[str] = field(default_factory=set)
     client_contexts: set[str] = field(default_factory=set)  # context managers that open a client
     cached: set[str] = field(default_factory=set)  # cached functions that return a client
     dependencies: set[str] = field(default_factory=set)  # passed to Depends(...) or Security(...)
@@ -263,7 +265,15 @@ class ClientCalls:
         parts = name.lstrip(".").split(".")
         if parts[-1] in CLIENT_CLASSES and (len(parts) == 1 or parts[0] in CLIENT_MODULES):
             return True
-        return last_name(call.func) in self.facts.factories
+        return self._reaches_a_factory(call.func)
+
+    def _reaches_a_factory(self, func: ast.expr) -> bool:
+        """`create_client()`, or `database.create_client()` through an imported module; not any object's
+        method that shares a factory's name (a dict's `items()` where a project has an `items()` factory)."""
+        if isinstance(func, ast.Attribute):
+            qualified = self.module.qualified(func)
+            return qualified is not None and ".".join(qualified.split(".")[-2:]) in self.facts.factories_in_modules
+        return last_name(func) in self.facts.factories
 
     def first_in(self, nodes: Iterable[ast.AST]) -> ast.Call | None:
         return next((n for n in nodes if isinstance(n, ast.Call) and self.is_client(n)), None)
@@ -301,12 +311,17 @@ def _collect_factories(modules: list[Module], facts: Facts) -> None:
                 if not _calls_a_client(function, facts):
                     continue  # cheap test first: most functions call nothing that makes a client
                 if calls.returns_client(function):
-                    (facts.cached if is_cached(function) else facts.factories).add(function.name)
+                    if is_cached(function):
+                        facts.cached.add(function.name)
+                    else:
+                        facts.factories.add(function.name)
+                        facts.factories_in_modules.add(f"{module.path.stem}.{function.name}")
                 elif is_context_manager(function) and calls.first_in(own_body_nodes(function)):
                     facts.client_contexts.add(function.name)
             for cls in (n for n in module.nodes if isinstance(n, ast.ClassDef)):
                 if _is_client_class(cls, calls):
                     facts.factories.add(cls.name)
+                    facts.factories_in_modules.add(f"{module.path.stem}.{cls.name}")
         if len(facts.factories) + len(facts.cached) + len(facts.client_contexts) == before:
             return
 
