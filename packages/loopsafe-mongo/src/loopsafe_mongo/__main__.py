@@ -18,7 +18,8 @@ test its own loop, so a client that outlives one test's loop breaks the next tes
 
 Bad patterns, and their fix:
   - a client created at import time (a module global)     -> create it in the app's lifespan
-  - a client made in a sync or session fixture             -> enter the lifespan in an async fixture on the test's loop
+  - a client made in a sync fixture, or in a session       -> enter the lifespan in an async fixture on the test's loop
+    fixture while each test runs on a loop of its own          (or put every test on the session loop too)
   - a client cached with functools.lru_cache or a global  -> keep it in the lifespan state (request.state)
   - seeding data with asyncio.run() in a sync fixture      -> seed in an async fixture, on the test's loop
   - a sync TestClient's lifespan, then awaiting the db     -> httpx.AsyncClient, lifespan on the test's loop
@@ -29,7 +30,8 @@ The pytest plugin does all of this: the `client` and `db` fixtures run the app's
 Configure it with `loopsafe_app = package.module:create_app` (or an `app` fixture) in your pytest settings.
 
 Strict mode (LOOPSAFE_MONGO_STRICT=1, set by the plugin) also refuses a client created with no running loop.
-Turn the guard off in production by not wrapping the client: `guard()` is the only switch.
+Wrap the client in guard() where the lifespan makes it; it costs microseconds per call. To run without it
+(in production, say), do not wrap the client: `guard()` is the only switch.
 
 Commands:
   python -m loopsafe_mongo check PATHS   find these patterns in your code before a test runs

@@ -32,7 +32,9 @@ OVERVIEW = f"""\
 
 An async MongoDB client (Motor, PyMongo's AsyncMongoClient) belongs to the event loop it first runs on, and
 pytest gives each test a loop of its own. Each folder here is a small FastAPI project whose test fails
-because a client made for one loop is used from another. Fix them in order; the last one you do by hand.
+because a client is made, or used, off the loop it belongs to. Fix them in order; the last one you do by
+hand. (`python` below is the interpreter loopsafe-mongo is installed in: activate its virtualenv, or type
+that interpreter's path.)
 
 Each app guards its client with `loopsafe_mongo.guard`, and the client is mongomock's, in memory: no
 server is needed, and the guard raises exactly where Motor or PyMongo would.
@@ -60,7 +62,9 @@ def _ini(exercise: Exercise) -> str:
         "filterwarnings =",
         "    error",
         _TESTCLIENT_WARNING,
-        *(_ASYNCIO_INI if exercise.asyncio else ()),
+        # pytest-asyncio only where the exercise is about it: elsewhere its warning about an unset loop scope
+        # would look like part of the puzzle when the learner runs `pytest` alone.
+        *(_ASYNCIO_INI if exercise.asyncio else ("addopts = -p no:asyncio",)),
         *exercise.ini,
     ]
     return "\n".join(lines) + "\n"

@@ -280,7 +280,9 @@ EXERCISES: tuple[Exercise, ...] = (
         title="A session-scoped lifespan, tests on pytest-asyncio's per-test loops",
         pattern="A pytest-asyncio fixture with session scope runs the lifespan once, on the session loop. The tests"
         " are marked `@pytest.mark.asyncio`, which gives each a loop of its own.",
-        task="Put the tests on the loop the lifespan (and so the client) lives on, keeping the one session lifespan.",
+        task="Put the tests on the loop the lifespan (and so the client) lives on, keeping the one session lifespan:"
+        " pytest-asyncio's marker, and its settings, say which loop a test runs on. (The guard's general fix, a"
+        " lifespan per test, would work too, but is not this exercise.)",
         hint="Run the tests on the session loop: `@pytest.mark.asyncio(loop_scope='session')` on each test (or one"
         " `pytestmark = pytest.mark.asyncio(loop_scope='session')`), or set `asyncio_default_test_loop_scope ="
         " session` in pytest.ini.",
