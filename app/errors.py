@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from app.breaker import DatabaseRecoveringError
 from app.database import DriverError, error_name, is_unavailable
 from app.deps import IndexesNotReadyError
 from app.json_body import TooManyKeysError
@@ -162,6 +163,11 @@ async def _deadline_exceeded(_: Request, exc: Exception) -> JSONResponse:
     return _unavailable()
 
 
+async def _database_recovering(_: Request, exc: Exception) -> JSONResponse:
+    # Not logged: the failure that opened the breaker was, and this answer comes at once, many per second.
+    return _unavailable()
+
+
 async def _indexes_not_ready(_: Request, exc: Exception) -> JSONResponse:
     return problem(
         503,
@@ -186,6 +192,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidCursorError, _invalid_cursor)
     app.add_exception_handler(DriverError, _driver_error)
     app.add_exception_handler(DeadlineExceededError, _deadline_exceeded)
+    app.add_exception_handler(DatabaseRecoveringError, _database_recovering)
     app.add_exception_handler(IndexesNotReadyError, _indexes_not_ready)
     app.add_exception_handler(Exception, _unexpected)
 

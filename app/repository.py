@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
+from app.breaker import Breaker
 from app.database import Database, DriverError, ObjectId, ReturnDocument, is_duplicate_key
 from app.idempotency import IdempotencyKey
 from app.models import Item, ItemCreate, ItemUpdate
@@ -88,23 +89,25 @@ def _to_item(doc: dict[str, Any]) -> Item:
     return Item(id=str(doc["_id"]), **{k: v for k, v in doc.items() if k != "_id"})
 
 
-def _within_deadline(
+def _database_call(
     method: Callable[Concatenate[ItemRepository, P], Awaitable[T]],
 ) -> Callable[Concatenate[ItemRepository, P], Coroutine[Any, Any, T]]:
-    """Run the method under the repository's deadline, if it has one: past it, DeadlineExceededError."""
+    """Run the method through the repository's breaker (app.breaker) and under its deadline, if it has
+    one: past the deadline, DeadlineExceededError."""
 
     @functools.wraps(method)
     async def bounded(self: ItemRepository, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        if self.deadline_s is None:
-            return await method(self, *args, **kwargs)
-        # Cancelling drops an operation still queued for a Motor thread; one already running goes on
-        # until the driver's own timeout, off the loop, and its result is discarded. PyMongo async gets
-        # no deadline here (Settings.database_deadline_s says why), so no PyMongo operation is cancelled.
-        try:
-            async with asyncio.timeout(self.deadline_s):
+        with self.breaker.call():
+            if self.deadline_s is None:
                 return await method(self, *args, **kwargs)
-        except TimeoutError:
-            raise DeadlineExceededError(f"the database did not answer within {self.deadline_s} s") from None
+            # Cancelling drops an operation still queued for a Motor thread; one already running goes on
+            # until the driver's own timeout, off the loop, and its result is discarded. PyMongo async gets
+            # no deadline here (Settings.database_deadline_s says why), so no PyMongo operation is cancelled.
+            try:
+                async with asyncio.timeout(self.deadline_s):
+                    return await method(self, *args, **kwargs)
+            except TimeoutError:
+                raise DeadlineExceededError(f"the database did not answer within {self.deadline_s} s") from None
 
     return bounded
 
@@ -113,6 +116,8 @@ class ItemRepository:
     """Items in one database. The app's lifespan builds one over its database handle, and every request
     shares it: it holds that collection handle and the deadline, and nothing that changes between calls.
 
+    Every public method goes through `breaker`: after the database failed as unavailable, one call at a
+    time tries it and the others raise DatabaseRecoveringError at once (app.breaker says why).
     With `deadline_s`, every public method answers within that time, or raises DeadlineExceededError. The
     driver's own budget (`timeoutMS`) does not bound latency on Motor: Motor runs each operation on a
     thread pool of CPU count x 5 threads, and an operation that waits for a thread has not started its
@@ -120,11 +125,13 @@ class ItemRepository:
     budget). The deadline counts from the call, so it bounds the wait as well.
     """
 
-    def __init__(self, db: Database, *, deadline_s: float | None = None) -> None:
+    def __init__(self, db: Database, *, deadline_s: float | None = None, breaker: Breaker | None = None) -> None:
         self._items = db[COLLECTION]
         self.deadline_s = deadline_s
+        # Shared with readiness (app.main), so that readiness says 200 only while calls get through.
+        self.breaker = breaker or Breaker()
 
-    @_within_deadline
+    @_database_call
     async def create(self, data: ItemCreate, *, idempotency: IdempotencyKey | None = None) -> Item:
         """Insert a new item; with a key already used for the same body, the item that key created."""
         now = _now()
@@ -175,14 +182,14 @@ class ItemRepository:
             raise
         return _to_item(doc)
 
-    @_within_deadline
+    @_database_call
     async def get(self, item_id: str) -> Item:
         doc = await self._items.find_one({"_id": ObjectId(item_id)})
         if doc is None:
             raise ItemNotFoundError(item_id)
         return _to_item(doc)
 
-    @_within_deadline
+    @_database_call
     async def page(
         self, *, limit: int, cursor: str | None = None, tag: str | None = None
     ) -> tuple[list[Item], str | None]:
@@ -198,7 +205,7 @@ class ItemRepository:
         next_cursor = encode_cursor(items[-1].id) if len(docs) > limit else None
         return items, next_cursor
 
-    @_within_deadline
+    @_database_call
     async def update(self, item_id: str, changes: ItemUpdate, *, if_match: list[int] | None = None) -> Item:
         """Apply `changes` and bump the version; with `if_match`, only if the version is one of those."""
         query = self._match(item_id, if_match)
@@ -216,7 +223,7 @@ class ItemRepository:
             await self._raise_missing(item_id, if_match)
         return _to_item(doc)
 
-    @_within_deadline
+    @_database_call
     async def delete(self, item_id: str, *, if_match: list[int] | None = None) -> None:
         result = await self._items.delete_one(self._match(item_id, if_match))
         if result.deleted_count == 0:

@@ -8,8 +8,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from app.breaker import DatabaseRecoveringError
 from app.database import DriverError, ping
-from app.deps import DatabaseDep, IndexGateDep, SettingsDep
+from app.deps import DatabaseDep, IndexGateDep, ItemsDep, SettingsDep
 from app.errors import RETRY_AFTER_SECONDS, problem, problem_responses
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -25,10 +26,23 @@ async def live() -> Health:
 
 
 @router.get("/ready", response_model=Health, responses=problem_responses(503))
-async def ready(db: DatabaseDep, settings: SettingsDep, indexes: IndexGateDep) -> Health | JSONResponse:
-    """200 when the database answers a ping and the indexes exist, so the service can take writes."""
+async def ready(
+    db: DatabaseDep, settings: SettingsDep, indexes: IndexGateDep, items: ItemsDep
+) -> Health | JSONResponse:
+    """200 when the database answers a ping and the indexes exist, so the service can take writes.
+
+    The ping goes through the breaker the item routes use (app.breaker): while their calls fail as
+    unavailable, readiness fails too, and when it is their turn to try, its ping is the trial.
+    """
     try:
-        await ping(db, settings)
+        with items.breaker.call():
+            await ping(db, settings)
+    except DatabaseRecoveringError:
+        return problem(
+            503,
+            "The database failed just now; another request is trying it.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     except (TimeoutError, DriverError):
         return problem(
             503, "The database did not answer a ping in time.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
