@@ -12,6 +12,7 @@ from app.breaker import DatabaseRecoveringError
 from app.database import DriverError, ping
 from app.deps import DatabaseDep, IndexGateDep, ItemsDep, SettingsDep
 from app.errors import RETRY_AFTER_SECONDS, problem, problem_responses
+from app.repository import WriteRefusedError
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -29,10 +30,12 @@ async def live() -> Health:
 async def ready(
     db: DatabaseDep, settings: SettingsDep, indexes: IndexGateDep, items: ItemsDep
 ) -> Health | JSONResponse:
-    """200 when the database answers a ping and the indexes exist, so the service can take writes.
+    """200 when the database answers a ping, takes writes and the indexes exist.
 
     The ping goes through the breaker the item routes use (app.breaker): while their calls fail as
-    unavailable, readiness fails too, and when it is their turn to try, its ping is the trial.
+    unavailable, readiness fails too, and when it is their turn to try, its ping is the trial. While the
+    database refuses writes (a full disk), readiness tries a write of its own, so that it sees the end
+    of that even when no request writes.
     """
     try:
         with items.breaker.call():
@@ -47,6 +50,13 @@ async def ready(
         return problem(
             503, "The database did not answer a ping in time.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
         )
+    if items.writes.refusing is not None:
+        try:
+            await items.probe_write()
+        except (WriteRefusedError, TimeoutError, DriverError, DatabaseRecoveringError):
+            return problem(
+                503, "The database refuses writes just now.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            )
     if not indexes.is_open:
         return problem(
             503, "The database's indexes are not created yet.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
