@@ -110,10 +110,12 @@ def test_a_cancelled_trial_leaves_it_open_and_lets_the_next_call_try() -> None:
 
 @pytest.mark.anyio
 async def test_readiness_and_writes_answer_503_while_another_call_tries_the_database(
-    client: httpx.AsyncClient, running_app: RunningApp
+    client: httpx.AsyncClient, running_app: RunningApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Readiness goes through the same breaker as the item routes: it never says 200 while they are refused.
     items: ItemRepository = running_app.state["items"]
+    # A breaker of this test's own: with --loopsafe-scope=session the app, and its breaker, outlive the test.
+    monkeypatch.setattr(items, "breaker", Breaker())
     _fail(items.breaker, AutoReconnect("connection closed"))
 
     with items.breaker.call():  # the trial, in flight
