@@ -136,9 +136,21 @@ def dns_failure(exc: BaseException) -> DNSException | None:
 
 
 def error_name(exc: BaseException) -> str:
-    """The error's class for logs, with the DNS error's when there is one: `ConfigurationError (DNS NXDOMAIN)`."""
+    """The error's class for logs, with the DNS error's when there is one: `ConfigurationError (DNS NXDOMAIN)`,
+    or what to check when the credentials were refused."""
+    if credentials_refused(exc):
+        return f"{type(exc).__name__} (the database refused the user and password in MONGODB_URL)"
     dns = dns_failure(exc)
     return type(exc).__name__ if dns is None else f"{type(exc).__name__} (DNS {type(dns).__name__})"
+
+
+# MongoDB's error code for credentials it refused: an unknown user, a wrong password or mechanism.
+_AUTHENTICATION_FAILED = 18
+
+
+def credentials_refused(exc: BaseException) -> bool:
+    """True when the server refused the user and password in MONGODB_URL."""
+    return isinstance(exc, OperationFailure) and exc.code == _AUTHENTICATION_FAILED
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -147,7 +159,13 @@ def is_unavailable(exc: BaseException) -> bool:
     A name that does not resolve counts too, NXDOMAIN included: DNS answers change while the app runs (a
     resolver restarts, a new cluster's records propagate, a negative answer expires), and the drivers
     resolve again at the next operation. A URL that can never work fails when the client is built.
+
+    Refused credentials count too, as a deliberate choice: they are fixed on the server (a user created,
+    a password rotated back) as often as in the app's settings, so the app starts and answers 503 as for
+    a database that is down, and logs one line naming MONGODB_URL (error_name) instead of exiting.
     """
+    if credentials_refused(exc):
+        return True
     if isinstance(exc, ConfigurationError):
         return dns_failure(exc) is not None
     return isinstance(exc, ConnectionFailure) or (isinstance(exc, PyMongoError) and exc.timeout)

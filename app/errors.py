@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from app.breaker import DatabaseRecoveringError
 from app.database import DriverError, error_name, is_unavailable
 from app.deps import IndexesNotReadyError
 from app.json_body import TooManyKeysError
@@ -28,6 +29,7 @@ from app.repository import (
     InvalidCursorError,
     ItemNotFoundError,
     VersionMismatchError,
+    WriteRefusedError,
 )
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -152,13 +154,30 @@ async def _driver_error(_: Request, exc: Exception) -> JSONResponse:
         # Expected when the database is down or slow: a warning, without the driver's long topology dump.
         logger.warning("database unavailable: %s", error_name(exc))
         return _unavailable()
-    logger.error("database error", exc_info=exc)
-    return problem(500, "The database reported an error.")
+    # Not the client's doing, and possibly passing (a full disk): 503, one line, no traceback per request.
+    logger.error("database error: %s", error_name(exc))
+    return problem(
+        503,
+        "The database could not complete the request; try again later.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _write_refused(_: Request, exc: Exception) -> JSONResponse:
+    # Not logged here: WriteHealth logged the first refusal, with the server's message.
+    return problem(
+        503, "The database refuses writes just now; try again later.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
 
 
 async def _deadline_exceeded(_: Request, exc: Exception) -> JSONResponse:
     # The same answer as a driver timeout: to the client, the database was too slow either way.
     logger.warning("database unavailable: %s", type(exc).__name__)
+    return _unavailable()
+
+
+async def _database_recovering(_: Request, exc: Exception) -> JSONResponse:
+    # Not logged: the failure that opened the breaker was, and this answer comes at once, many per second.
     return _unavailable()
 
 
@@ -186,6 +205,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidCursorError, _invalid_cursor)
     app.add_exception_handler(DriverError, _driver_error)
     app.add_exception_handler(DeadlineExceededError, _deadline_exceeded)
+    app.add_exception_handler(DatabaseRecoveringError, _database_recovering)
+    app.add_exception_handler(WriteRefusedError, _write_refused)
     app.add_exception_handler(IndexesNotReadyError, _indexes_not_ready)
     app.add_exception_handler(Exception, _unexpected)
 

@@ -30,6 +30,9 @@ UNREADABLE_NUMBER = (
 )
 
 
+NOT_UTF8 = "The request body is not valid UTF-8, which JSON text must be (RFC 8259)."
+
+
 class NotJsonError(ValueError):
     """NaN, Infinity and -Infinity: Python's parser accepts them, but they are not JSON (RFC 8259)."""
 
@@ -85,6 +88,9 @@ class _ExactJsonRequest(Request):
                 self._exact_json = parse_json(await self.body())
             except json.JSONDecodeError:
                 raise  # FastAPI reports malformed JSON itself (app.errors answers 400)
+            except UnicodeDecodeError:
+                # A ValueError too: caught here, or the next clause would blame a number.
+                raise HTTPException(400, NOT_UTF8) from None
             except (ValueError, ArithmeticError):
                 # NotJsonError, int()'s digit limit, or a Decimal exponent out of range. Left alone,
                 # FastAPI would answer a bare "error parsing the body"; this says which.

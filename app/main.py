@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 
+from app.breaker import Breaker
 from app.database import open_database
 from app.deps import State
 from app.errors import install_error_handlers
@@ -32,7 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gate = IndexGate()
             # Returns after the first attempt; if the database was down, retries go on in the background.
             await create_indexes(db, gate, background)
-            items = ItemRepository(db, deadline_s=settings.database_deadline_s)
+            breaker = Breaker(abandoned_call_s=settings.abandoned_call_s)
+            items = ItemRepository(db, deadline_s=settings.database_deadline_s, breaker=breaker)
             yield {"db": db, "settings": settings, "indexes": gate, "items": items}
             background.cancel_scope.cancel()
 

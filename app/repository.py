@@ -10,15 +10,20 @@ import asyncio
 import base64
 import binascii
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
-from app.database import Database, DriverError, ObjectId, ReturnDocument, is_duplicate_key
+from app.breaker import Breaker
+from app.database import Database, DriverError, ObjectId, ReturnDocument, is_duplicate_key, is_unavailable
 from app.idempotency import IdempotencyKey
 from app.models import Item, ItemCreate, ItemUpdate
 
 COLLECTION = "items"
+# Readiness writes (and deletes) a document here while writes are refused, to learn when they are taken again.
+PROBE_COLLECTION = "readiness_probes"
+logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 # An Idempotency-Key is stored on the item it created, in the same insert, so that it can never exist
@@ -48,6 +53,36 @@ class DeadlineExceededError(TimeoutError):
 
 class IdempotencyKeyReusedError(ValueError):
     """An Idempotency-Key already used, within its lifetime, for a request with another body."""
+
+
+class WriteRefusedError(RuntimeError):
+    """The database answered a write with an error that is not the client's doing (a full disk, say)."""
+
+
+class WriteHealth:
+    """Whether the database is refusing writes: set by a write it refused, cleared by one it took.
+
+    The first refusal is logged, with the server's message; the ones after it are not, until a write
+    succeeds again, so a full disk is one error line, not one traceback per request.
+    """
+
+    def __init__(self) -> None:
+        self.refusing: str | None = None
+
+    def refused(self, exc: DriverError) -> None:
+        if self.refusing is None:
+            logger.error("the database refused a write (%s); writes get 503 until one succeeds", _describe(exc))
+        self.refusing = _describe(exc)
+
+    def took(self) -> None:
+        if self.refusing is not None:
+            logger.warning("the database takes writes again")
+            self.refusing = None
+
+
+def _describe(exc: DriverError) -> str:
+    # The server's message, without PyMongo's ", full error: {...}" repetition of it.
+    return f"{type(exc).__name__}: {str(exc).partition(', full error:')[0][:300]}"
 
 
 async def ensure_indexes(db: Database) -> None:
@@ -88,31 +123,56 @@ def _to_item(doc: dict[str, Any]) -> Item:
     return Item(id=str(doc["_id"]), **{k: v for k, v in doc.items() if k != "_id"})
 
 
-def _within_deadline(
+def _database_call(
     method: Callable[Concatenate[ItemRepository, P], Awaitable[T]],
 ) -> Callable[Concatenate[ItemRepository, P], Coroutine[Any, Any, T]]:
-    """Run the method under the repository's deadline, if it has one: past it, DeadlineExceededError."""
+    """Run the method through the repository's breaker (app.breaker) and under its deadline, if it has
+    one: past the deadline, DeadlineExceededError."""
 
     @functools.wraps(method)
     async def bounded(self: ItemRepository, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        if self.deadline_s is None:
-            return await method(self, *args, **kwargs)
-        # Cancelling drops an operation still queued for a Motor thread; one already running goes on
-        # until the driver's own timeout, off the loop, and its result is discarded. PyMongo async gets
-        # no deadline here (Settings.database_deadline_s says why), so no PyMongo operation is cancelled.
-        try:
-            async with asyncio.timeout(self.deadline_s):
+        with self.breaker.call():
+            if self.deadline_s is None:
                 return await method(self, *args, **kwargs)
-        except TimeoutError:
-            raise DeadlineExceededError(f"the database did not answer within {self.deadline_s} s") from None
+            # Cancelling drops an operation still queued for a Motor thread; one already running goes on
+            # until the driver's own timeout, off the loop, and its result is discarded. PyMongo async gets
+            # no deadline here (Settings.database_deadline_s says why), so no PyMongo operation is cancelled.
+            try:
+                async with asyncio.timeout(self.deadline_s):
+                    return await method(self, *args, **kwargs)
+            except TimeoutError:
+                raise DeadlineExceededError(f"the database did not answer within {self.deadline_s} s") from None
 
     return bounded
+
+
+def _write(
+    method: Callable[Concatenate[ItemRepository, P], Awaitable[T]],
+) -> Callable[Concatenate[ItemRepository, P], Coroutine[Any, Any, T]]:
+    """Record in `self.writes` whether the database took this write; a refusal becomes WriteRefusedError."""
+
+    @functools.wraps(method)
+    async def recorded(self: ItemRepository, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            result = await method(self, *args, **kwargs)
+        except DriverError as exc:
+            # Unavailable is the breaker's business; a duplicate never gets here (the methods map it).
+            if is_unavailable(exc):
+                raise
+            self.writes.refused(exc)
+            raise WriteRefusedError(str(exc)) from exc
+        self.writes.took()
+        return result
+
+    return recorded
 
 
 class ItemRepository:
     """Items in one database. The app's lifespan builds one over its database handle, and every request
     shares it: it holds that collection handle and the deadline, and nothing that changes between calls.
 
+    Every public method goes through `breaker`: after the database failed as unavailable, one call at a
+    time tries it and the others raise DatabaseRecoveringError at once (app.breaker says why).
     With `deadline_s`, every public method answers within that time, or raises DeadlineExceededError. The
     driver's own budget (`timeoutMS`) does not bound latency on Motor: Motor runs each operation on a
     thread pool of CPU count x 5 threads, and an operation that waits for a thread has not started its
@@ -120,11 +180,16 @@ class ItemRepository:
     budget). The deadline counts from the call, so it bounds the wait as well.
     """
 
-    def __init__(self, db: Database, *, deadline_s: float | None = None) -> None:
+    def __init__(self, db: Database, *, deadline_s: float | None = None, breaker: Breaker | None = None) -> None:
         self._items = db[COLLECTION]
         self.deadline_s = deadline_s
+        # Shared with readiness (app.main), so that readiness says 200 only while calls get through.
+        self.breaker = breaker or Breaker()
+        self.writes = WriteHealth()
+        self._probes = db[PROBE_COLLECTION]
 
-    @_within_deadline
+    @_database_call
+    @_write
     async def create(self, data: ItemCreate, *, idempotency: IdempotencyKey | None = None) -> Item:
         """Insert a new item; with a key already used for the same body, the item that key created."""
         now = _now()
@@ -175,14 +240,14 @@ class ItemRepository:
             raise
         return _to_item(doc)
 
-    @_within_deadline
+    @_database_call
     async def get(self, item_id: str) -> Item:
         doc = await self._items.find_one({"_id": ObjectId(item_id)})
         if doc is None:
             raise ItemNotFoundError(item_id)
         return _to_item(doc)
 
-    @_within_deadline
+    @_database_call
     async def page(
         self, *, limit: int, cursor: str | None = None, tag: str | None = None
     ) -> tuple[list[Item], str | None]:
@@ -198,7 +263,8 @@ class ItemRepository:
         next_cursor = encode_cursor(items[-1].id) if len(docs) > limit else None
         return items, next_cursor
 
-    @_within_deadline
+    @_database_call
+    @_write
     async def update(self, item_id: str, changes: ItemUpdate, *, if_match: list[int] | None = None) -> Item:
         """Apply `changes` and bump the version; with `if_match`, only if the version is one of those."""
         query = self._match(item_id, if_match)
@@ -216,11 +282,20 @@ class ItemRepository:
             await self._raise_missing(item_id, if_match)
         return _to_item(doc)
 
-    @_within_deadline
+    @_database_call
+    @_write
     async def delete(self, item_id: str, *, if_match: list[int] | None = None) -> None:
         result = await self._items.delete_one(self._match(item_id, if_match))
         if result.deleted_count == 0:
             await self._raise_missing(item_id, if_match)
+
+    @_database_call
+    @_write
+    async def probe_write(self) -> None:
+        """Write a document and delete it: for readiness, while writes are refused, to see if they are taken."""
+        probe = {"_id": ObjectId(), "at": _now()}
+        await self._probes.insert_one(probe)
+        await self._probes.delete_one({"_id": probe["_id"]})
 
     @staticmethod
     def _match(item_id: str, if_match: list[int] | None) -> dict[str, Any]:

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         return self.mongodb_timeout_ms * 1.25 / 1000
 
     @property
+    def abandoned_call_s(self) -> float:
+        """How long a database call the app stopped waiting for may still run: Motor's operation goes on in
+        its thread until the driver's budget ends. PyMongo's calls are never abandoned (never cancelled)."""
+        return self.mongodb_timeout_ms / 1000 if self.may_cancel_database_calls else 0
+
+    @property
     def may_cancel_database_calls(self) -> bool:
         """False for PyMongo async on a server: its operations are bounded by its own timeouts, never by
         cancelling them (database_deadline_s says why). Motor's run on threads; mongomock's return at once."""

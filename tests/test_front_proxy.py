@@ -228,6 +228,49 @@ async def test_a_header_over_8_kib_gets_431_problem_details(proxy: Nginx) -> Non
 
 
 @pytest.mark.parametrize(
+    ("request_head", "status"),
+    [
+        (b"GET /items/%00 HTTP/1.1", 400),
+        (b"GET /items/../../etc/passwd HTTP/1.1", 400),
+        (b"GET /items/..%2f..%2fetc%2fpasswd HTTP/1.1", 400),
+        (b"OPTIONS * HTTP/1.1", 400),
+        (b"CONNECT example.com:443 HTTP/1.1", 400),
+        (b"G@T / HTTP/1.1", 400),
+        (b"GET /.nginx-problem/400 HTTP/1.1", 404),  # the error pages themselves are internal
+        (b"TRACE / HTTP/1.1", 405),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1", 414),
+        # The two 5xx are the protocol's own answers to a feature the server lacks (RFC 9112 6.1, RFC 9110 15.6.6).
+        (b"POST /items HTTP/1.1\r\nTransfer-Encoding: gzip", 501),
+        (b"GET / HTTP/2.7", 505),
+    ],
+    ids=[
+        "nul",
+        "dot-dot",
+        "encoded-dot-dot",
+        "options-star",
+        "connect",
+        "bad-method",
+        "error-page",
+        "trace",
+        "uri-too-long",
+        "unknown-transfer-coding",
+        "unknown-version",
+    ],
+)
+async def test_a_request_nginx_refuses_itself_gets_problem_details_with_its_status(
+    proxy: Nginx, request_head: bytes, status: int
+) -> None:
+    # Each of these once got a 500 text/html (a redirect to a named location fails for a request with no URI)
+    # or nginx's stock HTML page.
+    async with await connect(proxy.port) as stream:
+        await stream.send(request_head + b"\r\nHost: test\r\n\r\n")
+        response = await read_response(stream)
+    assert_problem(response, status)
+    if status == 405:
+        assert response.headers["allow"] == "DELETE, GET, HEAD, PATCH, POST"
+
+
+@pytest.mark.parametrize(
     ("declared", "status"),
     [("10001", 413), ("ffffffffffffffff", 400)],
     ids=["over-the-limit", "past-64-bits"],

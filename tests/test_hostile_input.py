@@ -374,6 +374,14 @@ async def test_unparsable_body_gets_400_and_changes_nothing(
     assert await snapshot(db) == before
 
 
+@pytest.mark.parametrize("content", [b'{"name": "x\xff"}', b"\xff\xfe\xfd"], ids=["in-a-string", "throughout"])
+async def test_a_body_that_is_not_utf8_gets_400_saying_so(client: httpx.AsyncClient, content: bytes) -> None:
+    response = await client.post("/items", content=content, headers=JSON)
+
+    problem = assert_problem(response, 400)
+    assert "UTF-8" in problem["detail"]  # not a complaint about numbers (NaN, Infinity), as it once was
+
+
 @pytest.mark.parametrize(
     ("body", "loc"),
     [

@@ -51,6 +51,22 @@ async def test_a_retry_with_the_same_key_and_body_returns_the_original_201_and_i
     assert len(await _stored(db)) == 1
 
 
+async def test_a_retry_after_the_item_changed_returns_the_item_as_it_is_now(
+    client: httpx.AsyncClient,
+) -> None:
+    # The README's promise: the item the key created, with its current version and ETag, not a replay of
+    # the first response's bytes.
+    first = await _post(client, BOLT)
+    changed = await client.patch(first.headers["location"], json={"quantity": 4})
+    retry = await _post(client, BOLT)
+
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["id"] == first.json()["id"]
+    assert retry.headers["location"] == first.headers["location"]
+    assert retry.json() == changed.json()
+    assert retry.headers["etag"] == changed.headers["etag"] != first.headers["etag"]
+
+
 class _LosesTheFirstInsertReply:
     """A collection whose first insert commits and then fails as a dropped connection would."""
 

@@ -1,41 +1,49 @@
 """One run of the flapping-database scenario, in a process of its own: `python -m tests.support.flapping`.
 
-A private FerretDB server is killed and restarted KILLS times while WRITERS tasks POST items through the
-app; then, with the load still on, the run waits for readiness and for a streak of successful writes,
-and prints what happened as one JSON line. tests/test_flapping_database.py runs it and judges the result.
+The app is served as in production: uvicorn in a process of its own, the default time budgets. A private
+FerretDB server is killed and restarted 3 to 5 times, the first time early (while the pool is still
+being filled), while WRITERS clients POST items and retry each one, with its Idempotency-Key, until it
+is created. Then, with the load still on, the run waits for readiness and for a streak of successful
+writes, and prints what happened as one JSON line. tests/test_flapping_database.py judges the result.
 
-A process of its own, because the failure it looks for can leave a task that ignores cancellation (a
-driver stuck on a lock): such a task would hang the test session's event loop when it closes, where a
-process can be killed at a bound and the test can say what did not finish.
+The run is a process of its own, so that the test can kill it at a bound and say which step it reached,
+whatever hangs (uvicorn's shutdown, a client, the server).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import signal
 import sys
 import tempfile
 import time
 import traceback
+import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from subprocess import DEVNULL
 
 import anyio
 import httpx
 from pydantic import BaseModel
 
-from app.settings import Driver
+from app.settings import Driver, Settings
 from tests.support.api import get_until_ok
-from tests.support.apps import serve_app, short_budget_settings
-from tests.support.servers import FerretServer, ferretdb_server
+from tests.support.servers import ROOT, FerretServer, ferretdb_server, free_port
 
-KILLS = 3
+MAX_KILLS = 5
 WRITERS = 16
-BUDGET_MS = 500
+# A client's pause before it retries a write that got 503 (shorter than Retry-After: an impatient client).
+RETRY_PAUSE_S = 0.1
 # Bounds on getting stuck, not speed targets: recovery takes about a second when nothing is wrong, and
-# every request answers within 1.25 x BUDGET_MS.
+# every request answers within 1.25 x the default 5 s budget.
 RECOVERY_BOUND_S = 30
 REQUEST_BOUND_S = 10
+START_BOUND_S = 30
 SHUTDOWN_BOUND_S = 15
 
 
@@ -50,8 +58,9 @@ class Outcome(BaseModel):
 
 
 class Load:
-    """WRITERS tasks that POST new items back to back and count the answers; `healthy` is set once
-    2 x WRITERS writes in a row have succeeded since the last call to `expect_recovery()`."""
+    """WRITERS clients that POST new items back to back, each retried with its Idempotency-Key after a
+    503 until created, and count the answers; `healthy` is set once 2 x WRITERS writes in a row have
+    succeeded since the last call to `expect_recovery()`."""
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
@@ -67,33 +76,73 @@ class Load:
 
     async def writer(self, number: int) -> None:
         sent = 0
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
         while not self.stopped:
             response = None
             with anyio.move_on_after(REQUEST_BOUND_S):
-                response = await self.http.post("/items", json={"name": f"writer {number} item {sent}"})
-            sent += 1
+                item = {"name": f"writer {number} item {sent}"}
+                response = await self.http.post("/items", json=item, headers=headers)
             if response is None:
                 self.unexpected.append(f"a POST had no answer within {REQUEST_BOUND_S} s")
                 return
             self.statuses[response.status_code] += 1
             if response.status_code == 201:
+                sent += 1
+                headers = {"Idempotency-Key": str(uuid.uuid4())}
                 self.streak += 1
                 if self.streak >= 2 * WRITERS:
                     self.healthy.set()
             elif response.status_code == 503:
                 self.streak = 0
+                await anyio.sleep(RETRY_PAUSE_S)  # then the same item, with the same key
             else:
                 self.unexpected.append(f"{response.status_code} {response.text[:200]}")
+                return
 
 
 async def flap(server: FerretServer, rng: random.Random) -> None:
-    """KILLS crashes, each after 150 ms to 1.4 s of service, each down for 50-500 ms (the finding's pattern)."""
-    for kill in range(1, KILLS + 1):
-        await anyio.sleep(rng.uniform(0.15, 1.4))
+    """3 to 5 crashes, the first after 50-300 ms of load, the others after 150 ms to 1.4 s of service, each
+    down for 50-500 ms (the findings' patterns: issue 10's, and issue 18's early first kill)."""
+    kills = rng.randint(3, MAX_KILLS)
+    for kill in range(1, kills + 1):
+        await anyio.sleep(rng.uniform(0.05, 0.3) if kill == 1 else rng.uniform(0.15, 1.4))
         await server.kill()
         await anyio.sleep(rng.uniform(0.05, 0.5))
         await server.start()
-        progress(f"killed and restarted the server ({kill} of {KILLS})")
+        progress(f"killed and restarted the server ({kill} of {kills})")
+
+
+@asynccontextmanager
+async def served_app(url: str, driver: Driver) -> AsyncIterator[httpx.AsyncClient]:
+    """`uvicorn app.main:app` on a free loopback port, with the default budgets, and a client for it."""
+    # Only this run's settings: the environment of a FerretDB suite run must not change the budgets.
+    env = {name: value for name, value in os.environ.items() if name.lower() not in Settings.model_fields}
+    env |= {"MONGODB_URL": url, "MONGODB_DRIVER": driver.value, "MONGODB_DB": "flapping"}
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--no-access-log"]
+    # Its output is dropped: a warning per 503 would bury the run's progress lines, which the test reads.
+    process = await anyio.open_process(command, cwd=ROOT, env=env, stdout=DEVNULL, stderr=DEVNULL)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=REQUEST_BOUND_S) as http:
+            with anyio.fail_after(START_BOUND_S):
+                while True:
+                    try:
+                        await get_until_ok(http, "/health/ready")
+                        break
+                    except httpx.TransportError:  # not listening yet
+                        assert process.returncode is None, f"uvicorn exited with {process.returncode} at start"
+                        await anyio.sleep(0.1)
+            progress("the app is serving")
+            yield http
+    finally:
+        process.send_signal(signal.SIGTERM)
+        with anyio.move_on_after(SHUTDOWN_BOUND_S) as waiting:
+            await process.wait()
+        if waiting.cancelled_caught:
+            process.kill()
+        await process.aclose()
+        if waiting.cancelled_caught:
+            raise TimeoutError(f"uvicorn did not exit within {SHUTDOWN_BOUND_S} s of SIGTERM")
 
 
 def progress(step: str) -> None:
@@ -104,9 +153,7 @@ def progress(step: str) -> None:
 async def run(driver: Driver, seed: int, data_dir: Path) -> Outcome:
     ready_after = writing_after = None
     async with ferretdb_server(data_dir) as server:
-        settings = short_budget_settings(server.url, budget_ms=BUDGET_MS, driver=driver, mongodb_db="flapping")
-        # A stuck driver can also hang the client's close(): bound the shutdown too.
-        async with serve_app(settings, lifespan_timeout_s=SHUTDOWN_BOUND_S) as http:
+        async with served_app(server.url, driver) as http:
             load = Load(http)
             async with anyio.create_task_group() as tasks:
                 for number in range(WRITERS):

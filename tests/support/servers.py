@@ -49,7 +49,9 @@ def serves_health(port: int) -> bool:
         return False
 
 
-def wait_until_serving(process: subprocess.Popen[bytes], port: int, what: str, timeout_s: float = 60) -> None:
+def wait_until_serving(
+    process: subprocess.Popen[bytes] | subprocess.Popen[str], port: int, what: str, timeout_s: float = 60
+) -> None:
     """Block until `process` (an API server) answers on `port`; fail saying so if it exits or is late."""
     deadline = time.monotonic() + timeout_s
     while not serves_health(port):

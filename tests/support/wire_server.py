@@ -60,6 +60,9 @@ class _Store:
 
     def run(self, database: str, command: Document) -> Document:
         name = next(iter(command))
+        if name.lower() == "saslstart":
+            # It knows no users: any credentials get MongoDB's answer to wrong ones.
+            return {"ok": 0, "errmsg": "Authentication failed.", "code": 18, "codeName": "AuthenticationFailed"}
         handler = self.commands.get(name.lower())
         if handler is None:
             return {"ok": 0, "errmsg": f"no such command: '{name}'", "code": 59, "codeName": "CommandNotFound"}
