@@ -17,9 +17,9 @@ from loopsafe_mongo.kata.judge import Verdict, judge, run
 from loopsafe_mongo.kata.referee import guard_error
 
 BY_NAME = pytest.mark.parametrize("item", EXERCISES, ids=lambda item: item.folder)
-# The cheats are judged by the referee the same way in every exercise; these three cover the shapes an exercise
-# takes: a test failing on anyio, a fixture failing in setup, one test of a pytest-asyncio session suite.
-CHEATED = pytest.mark.parametrize("item", [exercise(n) for n in (1, 5, 7)], ids=lambda item: item.folder)
+# Every cheat on every exercise: each is a project of its own, and a refusal proved on one proves nothing on
+# the next (a test failing on anyio, a fixture failing in setup, one test of a pytest-asyncio session suite).
+CHEATED = BY_NAME
 
 
 @pytest.fixture
