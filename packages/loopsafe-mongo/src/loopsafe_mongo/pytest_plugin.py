@@ -110,11 +110,8 @@ def _harness_configured(config: pytest.Config) -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    if (
-        _harness_configured(config)
-        and _asyncio_active(config)
-        and not config.getini("asyncio_default_fixture_loop_scope")
-    ):
+    configured = _harness_configured(config)
+    if configured and _asyncio_active(config) and not config.getini("asyncio_default_fixture_loop_scope"):
         # Precise: only this one message, downgraded from error to a printed warning, and only in a project
         # that configured the harness (which sets the loop scope of its own fixtures); any other project
         # keeps pytest-asyncio's behaviour exactly. The docs tell users to set the option for theirs.
@@ -127,9 +124,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # A project that configured the harness was stopped already (pytest_load_initial_conftests); in any other,
     # an old version fails only the tests that use the harness (pytest_runtest_setup).
     unsupported = config.stash[_UNSUPPORTED] = _compat.unsupported_versions(plugin)
-    fixtures = _fixtures(
-        scope, "anyio" if unsupported else plugin, db_location(config), configured=_harness_configured(config)
-    )
+    # With unsupported versions the fixtures never run (pytest_runtest_setup fails their tests first), and
+    # an old pytest-asyncio could not even build them (no loop_scope): build the plain anyio ones instead.
+    fixtures = _fixtures(scope, "anyio" if unsupported else plugin, db_location(config), configured=configured)
     config.pluginmanager.register(fixtures, _PLUGIN_NAME)
 
 
