@@ -60,10 +60,12 @@ class WriteRefusedError(RuntimeError):
 
 
 class WriteHealth:
-    """Whether the database is refusing writes: set by a write it refused, cleared by one it took.
+    """Whether the database is refusing writes: set by a write it refused, cleared by an insert or update it took.
 
-    The first refusal is logged, with the server's message; the ones after it are not, until a write
-    succeeds again, so a full disk is one error line, not one traceback per request.
+    The first refusal is logged, with the server's message; the ones after it are not, until an insert or
+    update succeeds again (the readiness probe's insert included), so a full disk is one error line, not
+    one traceback per request. A delete taken does not end it: deletes pass on a full disk, so one says
+    nothing about the writes that need space.
     """
 
     def __init__(self) -> None:
@@ -150,7 +152,19 @@ def _write(
     method: Callable[Concatenate[ItemRepository, P], Awaitable[T]],
 ) -> Callable[Concatenate[ItemRepository, P], Coroutine[Any, Any, T]]:
     """Record in `self.writes` whether the database took this write; a refusal becomes WriteRefusedError."""
+    return _recorded(method, proves_writes_taken=True)
 
+
+def _release(
+    method: Callable[Concatenate[ItemRepository, P], Awaitable[T]],
+) -> Callable[Concatenate[ItemRepository, P], Coroutine[Any, Any, T]]:
+    """As `_write`, for a write that frees space (a delete): its refusal counts, its success does not."""
+    return _recorded(method, proves_writes_taken=False)
+
+
+def _recorded(
+    method: Callable[Concatenate[ItemRepository, P], Awaitable[T]], *, proves_writes_taken: bool
+) -> Callable[Concatenate[ItemRepository, P], Coroutine[Any, Any, T]]:
     @functools.wraps(method)
     async def recorded(self: ItemRepository, /, *args: P.args, **kwargs: P.kwargs) -> T:
         try:
@@ -161,7 +175,8 @@ def _write(
                 raise
             self.writes.refused(exc)
             raise WriteRefusedError(str(exc)) from exc
-        self.writes.took()
+        if proves_writes_taken:
+            self.writes.took()
         return result
 
     return recorded
@@ -283,7 +298,7 @@ class ItemRepository:
         return _to_item(doc)
 
     @_database_call
-    @_write
+    @_release
     async def delete(self, item_id: str, *, if_match: list[int] | None = None) -> None:
         result = await self._items.delete_one(self._match(item_id, if_match))
         if result.deleted_count == 0:

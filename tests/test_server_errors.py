@@ -2,8 +2,8 @@
 once, and readiness says 503 until the database takes writes again.
 
 The full disk is simulated: the items collection answers inserts and updates with the very error FerretDB
-1.24 sends when SQLite finds its disk full (captured on a 3 MiB tmpfs, see docs/reliability.md), so the
-test runs anywhere, without mounting a file system.
+1.24 sends when SQLite finds its disk full (captured on a 3 MiB tmpfs, see docs/reliability.md), and lets
+deletes pass, as FerretDB did there, so the test runs anywhere, without mounting a file system.
 """
 
 from __future__ import annotations
@@ -97,6 +97,39 @@ async def test_refused_writes_are_logged_once_in_one_line(
     assert len(errors) == 1, [record.getMessage() for record in errors]
     assert "database or disk is full" in errors[0].getMessage()
     assert errors[0].exc_info is None  # one line, no traceback
+
+
+async def test_a_delete_between_refused_writes_does_not_log_the_refusal_again(
+    client: httpx.AsyncClient, disk: _Disk, caplog: pytest.LogCaptureFixture
+) -> None:
+    disk.full = False
+    created = await client.post("/items", json={"name": "bolt"})
+    assert created.status_code == 201, created.text
+    disk.full = True
+
+    with caplog.at_level(logging.INFO):
+        assert_problem(await client.post("/items", json={"name": "nut"}), 503)
+        # Deletes pass on a full disk: taking one proves nothing about writes that need space.
+        assert (await client.delete(f"/items/{created.json()['id']}")).status_code == 204
+        assert_problem(await client.post("/items", json={"name": "washer"}), 503)
+
+    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert len(errors) == 1, [record.getMessage() for record in errors]
+    assert "writes again" not in caplog.text
+
+
+async def test_readiness_stays_503_after_a_delete_is_taken_on_a_full_disk(
+    client: httpx.AsyncClient, disk: _Disk
+) -> None:
+    disk.full = False
+    created = await client.post("/items", json={"name": "bolt"})
+    assert created.status_code == 201, created.text
+    disk.full = True
+    assert_problem(await client.post("/items", json={"name": "nut"}), 503)
+
+    assert (await client.delete(f"/items/{created.json()['id']}")).status_code == 204
+
+    assert_problem(await client.get("/health/ready"), 503)
 
 
 async def test_readiness_is_503_while_writes_are_refused_and_200_once_they_are_taken_again(
