@@ -1,16 +1,18 @@
-"""The shipped nginx front proxy (deploy/nginx/nginx.conf) sheds slow, idle and greedy clients before the API sees them.
+"""The shipped nginx front proxy (deploy/nginx/nginx.conf.template) sheds slow, idle and greedy clients before the API.
 
 uvicorn times out no connection while it reads a request, and accepts connections past any concurrency
 limit, so the served configuration puts nginx in front. Here the API runs for real under uvicorn (in
-memory), nginx runs the shipped file with only its port, upstream and temporary paths substituted (and
-its 10 s header and body timeouts cut to 1 s, so no test waits 10 s; one test checks the shipped
-values), and both start with the soft open-file limit of 1024 that the original report ran into. Every
-limit and timeout the tests hold the file to is a figure docs/reliability.md states.
+memory), nginx runs the template as `scripts/nginx.sh render` fills it in, with only its port, upstream
+and temporary paths substituted (and its 10 s header and body timeouts cut to 1 s, so no test waits
+10 s; one test checks the shipped values), and both start with the soft open-file limit of 1024 that
+the original report ran into. Every limit and timeout the tests hold the file to is a figure
+docs/reliability.md states.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -26,10 +28,12 @@ from anyio.abc import SocketStream
 from app.errors import RETRY_AFTER_SECONDS
 from tests.support.api import assert_problem
 from tests.support.nginx import (
-    SHIPPED_CONFIG,
+    CONNECTIONS_SETTING,
+    SHIPPED_TEMPLATE,
     Nginx,
     check_config,
     nginx_proxy,
+    render,
 )
 from tests.support.servers import free_port, wait_until_serving
 
@@ -46,7 +50,8 @@ ANSWER_TIMEOUT_S = 5.0
 SHIPPED_CLIENT_TIMEOUT_S = 10  # client_header_timeout and client_body_timeout
 # The proxy under test runs them at 1 s, so that no test waits 10 s; one test reads the shipped values.
 HEADER_TIMEOUT_S = BODY_TIMEOUT_S = 1
-PER_CLIENT_LIMIT = 32
+PER_CLIENT_LIMIT = 32  # PROXY_CONNECTIONS_PER_CLIENT's default
+NO_LIMIT = 65535  # nginx's largest limit_conn, which one worker's 8192 connections never reach
 UPSTREAM_KEEPALIVE = 16
 MAX_BODY_BYTES = 64 * 1024  # the API's MAX_BODY_BYTES
 JSON_TYPE = "Content-Type: application/json\r\n"
@@ -170,8 +175,26 @@ def post_head(length: int) -> bytes:
     return f"POST /items HTTP/1.1\r\nHost: test\r\n{JSON_TYPE}Content-Length: {length}\r\n\r\n".encode()
 
 
+async def hold_requests(held: AsyncExitStack, port: int, count: int, source: str = ATTACKER) -> None:
+    """`count` requests from `source` in flight until `held` closes: each sends its head and never its body."""
+    for _ in range(count):
+        stream = await held.enter_async_context(await connect(port, source))
+        await stream.send(post_head(100))
+    await anyio.sleep(0.2)  # nginx counts a request once it has read its head
+
+
+async def third_concurrent_request(api_port: int, directory: Path, connections_per_client: int) -> httpx.Response:
+    """With the setting at `connections_per_client`, a third request from an address that has two in flight."""
+    async with (
+        nginx_proxy(directory, api_port, connections_per_client=connections_per_client) as limited,
+        AsyncExitStack() as held,
+    ):
+        await hold_requests(held, limited.port, 2)
+        return await get_live(limited.port, ATTACKER)
+
+
 def test_the_shipped_header_and_body_timeouts_are_10_seconds() -> None:
-    text = SHIPPED_CONFIG.read_text()
+    text = SHIPPED_TEMPLATE.read_text()
     assert f"client_header_timeout {SHIPPED_CLIENT_TIMEOUT_S}s;" in text
     assert f"client_body_timeout {SHIPPED_CLIENT_TIMEOUT_S}s;" in text
 
@@ -290,10 +313,7 @@ async def test_requests_past_the_per_client_limit_get_503_with_retry_after_while
 ) -> None:
     async with AsyncExitStack() as held:
         # Requests whose body never comes are in flight as long as nginx waits for it: the client's quota.
-        for _ in range(PER_CLIENT_LIMIT):
-            stream = await held.enter_async_context(await connect(proxy.port, ATTACKER))
-            await stream.send(post_head(100))
-        await anyio.sleep(0.2)  # nginx counts a request once it has read its head
+        await hold_requests(held, proxy.port, PER_CLIENT_LIMIT)
 
         refused = await get_live(proxy.port, ATTACKER)
         problem = assert_problem(refused, 503)
@@ -302,6 +322,60 @@ async def test_requests_past_the_per_client_limit_get_503_with_retry_after_while
 
         served = await get_live(proxy.port)
     assert served.status_code == 200, served.text
+
+
+async def test_by_default_a_client_s_32nd_concurrent_request_is_served(proxy: Nginx) -> None:
+    # With the 33rd refused (the test above), the default limit is exactly 32.
+    async with AsyncExitStack() as held:
+        await hold_requests(held, proxy.port, PER_CLIENT_LIMIT - 1)
+        response = await get_live(proxy.port, ATTACKER)
+    assert response.status_code == 200, response.text
+
+
+async def test_with_the_setting_at_2_a_client_s_third_concurrent_request_gets_503(
+    api_port: int, tmp_path: Path
+) -> None:
+    response = await third_concurrent_request(api_port, tmp_path, connections_per_client=2)
+    problem = assert_problem(response, 503)
+    assert "concurrent" in problem["detail"]
+
+
+async def test_with_the_setting_at_3_a_client_s_third_concurrent_request_is_served(
+    api_port: int, tmp_path: Path
+) -> None:
+    response = await third_concurrent_request(api_port, tmp_path, connections_per_client=3)
+    assert response.status_code == 200, response.text
+
+
+def test_nginx_accepts_65535_the_setting_that_lifts_the_limit(tmp_path: Path) -> None:
+    result = check_config(tmp_path, connections_per_client=NO_LIMIT)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "65536", "off", "-1", "32k", " 32"])
+def test_render_refuses_a_setting_nginx_would_refuse_and_names_it(value: str) -> None:
+    result = render(value)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert f"{CONNECTIONS_SETTING} must be a number from 1 to {NO_LIMIT}" in result.stderr
+
+
+def test_render_fills_in_the_setting_and_nothing_else() -> None:
+    # What the official image's envsubst makes of the template in docker-compose.yml, which lets it
+    # replace only PROXY_ variables: the template must use no other, in no other spelling.
+    template = SHIPPED_TEMPLATE.read_text()
+    assert re.findall(r"\$\{?PROXY_\w*\}?", template) == [f"${{{CONNECTIONS_SETTING}}}"]
+
+    result = render("7")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == template.replace(f"${{{CONNECTIONS_SETTING}}}", "7")
+
+
+def test_render_and_docker_compose_default_the_setting_to_32() -> None:
+    assert f"limit_conn per_client {PER_CLIENT_LIMIT};" in render(None).stdout
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert f"{CONNECTIONS_SETTING}: ${{{CONNECTIONS_SETTING}:-{PER_CLIENT_LIMIT}}}" in compose
 
 
 async def test_over_a_thousand_idle_connections_neither_block_health_checks_nor_reach_the_api(
@@ -323,10 +397,7 @@ async def test_over_a_thousand_idle_connections_neither_block_health_checks_nor_
 async def test_refused_and_abandoned_connections_add_no_line_to_the_error_log(proxy: Nginx) -> None:
     rounds = 100
     async with AsyncExitStack() as held:
-        for _ in range(PER_CLIENT_LIMIT):
-            stream = await held.enter_async_context(await connect(proxy.port, ATTACKER))
-            await stream.send(post_head(100))
-        await anyio.sleep(0.2)
+        await hold_requests(held, proxy.port, PER_CLIENT_LIMIT)
         for _ in range(rounds):
             assert (await get_live(proxy.port, ATTACKER)).status_code == 503  # refused by limit_conn
             async with await connect(proxy.port) as stream:  # a head abandoned halfway

@@ -1,7 +1,8 @@
-"""The shipped front proxy (deploy/nginx/nginx.conf) run for real, in front of a port a test chooses.
+"""The shipped front proxy (deploy/nginx/nginx.conf.template) run for real, in front of a port a test chooses.
 
-The binary is Debian's nginx, unpacked by `scripts/nginx.sh fetch` (or NGINX_BIN). Each proxy gets its own
-directory, port and error log, so tests can read what nginx logged and never share a process.
+The binary is Debian's nginx, unpacked by `scripts/nginx.sh fetch` (or NGINX_BIN); the configuration is
+what `scripts/nginx.sh render` makes of the template. Each proxy gets its own directory, port and error
+log, so tests can read what nginx logged and never share a process.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from tests.support.servers import free_port, require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_BIN = Path(os.environ.get("NGINX_BIN", ROOT / ".cache" / "nginx" / "usr" / "sbin" / "nginx"))
-SHIPPED_CONFIG = ROOT / "deploy" / "nginx" / "nginx.conf"
+SHIPPED_TEMPLATE = ROOT / "deploy" / "nginx" / "nginx.conf.template"
+NGINX_SH = ROOT / "scripts" / "nginx.sh"
+# The template's one setting, an environment variable of `scripts/nginx.sh render` and docker-compose.yml.
+CONNECTIONS_SETTING = "PROXY_CONNECTIONS_PER_CLIENT"
 START_TIMEOUT_S = 10
 STOP_TIMEOUT_S = 10
 
-# What the shipped file says, as users run it, and what a test run needs instead: its own port, the
+# What the rendered file says, as users run it, and what a test run needs instead: its own port, the
 # upstream the test started, and temporary directories in place of the official image's
 # /var/cache/nginx (Debian's binary would otherwise use its compiled-in /var/lib/nginx); and, when a
 # test asks, the two client timeouts. Nothing else is changed: every other limit is the shipped one.
@@ -41,14 +45,34 @@ def require_nginx_binary() -> None:
     require_binary(NGINX_BIN, "run `scripts/nginx.sh fetch` (Debian or Ubuntu)")
 
 
-def render_config(directory: Path, port: int, upstream_port: int, client_timeout_s: int | None = None) -> Path:
-    """The shipped file with this run's port, upstream and temporary directories (and, if given, its
-    header and body timeouts); returns its path."""
-    text = SHIPPED_CONFIG.read_text()
+def render(connections_per_client: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`scripts/nginx.sh render`, with the setting given as this value, or unset (its default) for None."""
+    env = {key: value for key, value in os.environ.items() if key != CONNECTIONS_SETTING}
+    if connections_per_client is not None:
+        env[CONNECTIONS_SETTING] = connections_per_client
+    return subprocess.run(  # noqa: S603 - our script, fixed arguments
+        [str(NGINX_SH), "render"], env=env, capture_output=True, text=True, check=False, timeout=30
+    )
+
+
+def render_config(
+    directory: Path,
+    port: int,
+    upstream_port: int,
+    client_timeout_s: int | None = None,
+    connections_per_client: int | None = None,
+) -> Path:
+    """The template as `scripts/nginx.sh render` fills it in (with `connections_per_client` as the setting,
+    or its default), with this run's port, upstream and temporary directories (and, if given, its header
+    and body timeouts); returns its path."""
+    rendered = render(None if connections_per_client is None else str(connections_per_client))
+    if rendered.returncode != 0:
+        raise AssertionError(f"scripts/nginx.sh render failed: {rendered.stderr}")
+    text = rendered.stdout
     for shipped in (SHIPPED_LISTEN, SHIPPED_UPSTREAM, SHIPPED_TEMP_DIR, *SHIPPED_CLIENT_TIMEOUTS):
         if shipped not in text:
             raise AssertionError(
-                f"{SHIPPED_CONFIG} no longer contains `{shipped}`, which tests/support/nginx.py replaces"
+                f"{SHIPPED_TEMPLATE} no longer contains `{shipped}`, which tests/support/nginx.py replaces"
             )
     text = text.replace(SHIPPED_LISTEN, f"listen 127.0.0.1:{port};")
     text = text.replace(SHIPPED_UPSTREAM, f"server 127.0.0.1:{upstream_port};")
@@ -68,10 +92,10 @@ def command(directory: Path, config: Path, *args: str) -> list[str]:
     return [str(NGINX_BIN), "-p", f"{directory}/", "-c", str(config), "-e", "stderr", "-g", directives, *args]
 
 
-def check_config(directory: Path) -> subprocess.CompletedProcess[str]:
-    """`nginx -t` on the shipped file (addresses and paths substituted as for a run)."""
+def check_config(directory: Path, connections_per_client: int | None = None) -> subprocess.CompletedProcess[str]:
+    """`nginx -t` on the rendered file (addresses and paths substituted as for a run)."""
     require_nginx_binary()
-    config = render_config(directory, free_port(), free_port())
+    config = render_config(directory, free_port(), free_port(), connections_per_client=connections_per_client)
     argv = command(directory, config, "-t")
     return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)  # noqa: S603 - our nginx, fixed arguments
 
@@ -108,8 +132,10 @@ async def nginx_proxy(
     *,
     open_files_soft_limit: int | None = None,
     client_timeout_s: int | None = None,
+    connections_per_client: int | None = None,
 ) -> AsyncIterator[Nginx]:
-    """nginx with the shipped configuration on a free port, forwarding to `upstream_port` on 127.0.0.1.
+    """nginx with the shipped configuration on a free port, forwarding to `upstream_port` on 127.0.0.1;
+    `connections_per_client` is the template's setting (None: its default).
 
     Its stderr, where the shipped `error_log stderr` writes, is `Nginx.error_log`. `open_files_soft_limit`
     starts nginx with that soft RLIMIT_NOFILE (the hard limit is kept), as a service manager or container
@@ -117,7 +143,7 @@ async def nginx_proxy(
     """
     require_nginx_binary()
     port = free_port()
-    config = render_config(directory, port, upstream_port, client_timeout_s)
+    config = render_config(directory, port, upstream_port, client_timeout_s, connections_per_client)
     argv = command(directory, config)
     if open_files_soft_limit is not None:
         argv = ["/bin/sh", "-c", f'ulimit -S -n {open_files_soft_limit} && exec "$@"', "sh", *argv]
