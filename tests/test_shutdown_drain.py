@@ -15,11 +15,17 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from functools import partial
 
 import anyio
+import anyio.to_thread
 import httpx
 import pytest
+import uvicorn
 
+from app import serve
+from app.main import create_app
+from app.settings import Settings
 from scripts import dev
 from tests.support.api import assert_problem
 from tests.support.servers import free_port, wait_until_serving
@@ -159,3 +165,38 @@ def test_a_second_sigterm_ends_the_drain() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_the_command_line_is_uvicorns(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        serve.main(["--help"])
+
+    assert exited.value.code == 0
+    assert "--timeout-graceful-shutdown" in capsys.readouterr().out
+
+
+async def test_during_the_drain_readiness_is_503_and_every_response_closes_its_connection(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In this process, for coverage; the server runs on a thread of its own, where uvicorn installs no
+    # signal handlers (and so raises no caught signal again in pytest's process when it ends).
+    monkeypatch.setenv("SHUTDOWN_DRAIN_S", "1")
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    server = serve.DrainingServer(config)
+
+    with within(EXIT_TIMEOUT_S, "the server starting, draining, then shutting down by itself"):
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http, anyio.create_task_group() as tasks:
+            tasks.start_soon(partial(anyio.to_thread.run_sync, server.run, abandon_on_cancel=True))
+            while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+                await anyio.sleep(0.01)
+            assert (await http.get("/health/ready")).status_code == 200
+
+            server.handle_exit(signal.SIGTERM, None)  # what the signal does
+
+            ready, live = await http.get("/health/ready"), await http.get("/health/live")
+            assert_problem(ready, 503)
+            assert ready.headers["retry-after"].isdigit()
+            assert live.status_code == 200
+            assert ready.headers["connection"] == live.headers["connection"] == "close"
+        # The task group has waited for server.run to return: the drain ended and uvicorn shut down.
