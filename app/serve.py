@@ -1,11 +1,5 @@
-"""The server command: uvicorn with a drain period on SIGTERM, so that stopping the service cuts no request.
-
-`python3 scripts/dev.py serve [uvicorn options]` runs `python -m app.serve [uvicorn options]`. On SIGTERM
-(what process managers and orchestrators send) the server keeps accepting and answering for
-SHUTDOWN_DRAIN_S while readiness answers 503 and every response closes its connection; then uvicorn's
-own graceful shutdown runs (requests in flight finish, the lifespan closes the client). Ctrl+C (SIGINT)
-and a second SIGTERM skip the drain. docs/reliability.md ("Stopping the service") says why.
-"""
+"""What `python3 scripts/dev.py serve` runs: uvicorn's command line, with a drain on SIGTERM so that stopping
+the service cuts no request (SHUTDOWN_DRAIN_S; docs/reliability.md, "Stopping the service")."""
 
 from __future__ import annotations
 
@@ -48,7 +42,8 @@ class DrainingServer(uvicorn.Server):
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         if not self.config.loaded:
             self.config.load()
-        self.drain_s = Settings().shutdown_drain_s
+        # --reload stops the server with SIGTERM at every change: a drain there would only slow it down.
+        self.drain_s = 0 if self.config.reload else Settings().shutdown_drain_s
         self.config.loaded_app = DrainMiddleware(self.config.loaded_app, self)
         await super().serve(sockets)
 
