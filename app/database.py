@@ -43,6 +43,7 @@ __all__ = [
     "is_duplicate_key",
     "is_unavailable",
     "open_database",
+    "unreachable_error",
 ]
 
 Document = dict[str, Any]
@@ -169,6 +170,21 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, ConfigurationError):
         return dns_failure(exc) is not None
     return isinstance(exc, ConnectionFailure) or (isinstance(exc, PyMongoError) and exc.timeout)
+
+
+def unreachable_error(db: Database) -> BaseException | None:
+    """The error of the driver's last check of the server when every server it knows failed it, else None.
+
+    The drivers check the servers in the background (SDAM heartbeats) and keep an operation waiting
+    until MONGODB_SERVER_SELECTION_TIMEOUT_MS; a failed check (connection refused at once, a silent host
+    after MONGODB_CONNECT_TIMEOUT_MS) says the database is unreachable well before that. Reading the
+    driver's topology description is cheap and neither waits nor cancels anything.
+    """
+    servers = cast(Any, db).client.topology_description.server_descriptions().values()
+    errors = [server.error for server in servers]
+    if not errors or any(error is None for error in errors):
+        return None
+    return cast(BaseException, errors[0])
 
 
 async def ping(db: Database, settings: Settings) -> None:

@@ -20,7 +20,7 @@ from app.middleware import BodyLimitsMiddleware
 from app.repository import ItemRepository
 from app.routers import health, items
 from app.settings import Settings
-from app.startup import IndexGate, create_indexes
+from app.startup import IndexGate, create_indexes, create_indexes_on_server
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -31,8 +31,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         async with open_database(settings) as db, anyio.create_task_group() as background:
             gate = IndexGate()
-            # Returns after the first attempt; if the database was down, retries go on in the background.
-            await create_indexes(db, gate, background)
+            # Returns once the indexes exist, or once the database is found unreachable: retries then go on
+            # in the background while the server listens (writes and readiness 503 meanwhile).
+            if settings.in_memory:
+                await create_indexes(db, gate, background)
+            else:
+                await create_indexes_on_server(db, gate, background)
             breaker = Breaker(abandoned_call_s=settings.abandoned_call_s)
             items = ItemRepository(db, deadline_s=settings.database_deadline_s, breaker=breaker)
             yield {"db": db, "settings": settings, "indexes": gate, "items": items}

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     request_body_timeout_s: float = Field(default=10.0, gt=0, le=300)
     # How long a POST /items retried with the same Idempotency-Key returns the item it first created.
     idempotency_key_ttl_s: int = Field(default=86_400, gt=0, le=30 * 86_400)
+    # On SIGTERM, `python3 scripts/dev.py serve` (app.serve) keeps serving this long with readiness 503 and
+    # connections closing after each response, then shuts down gracefully; 0 shuts down at once.
+    shutdown_drain_s: float = Field(default=3.0, ge=0, le=300)
     # Turn the loop guard off only to measure it; see docs/loops-and-clients.md.
     loop_guard: bool = True
 

@@ -161,7 +161,8 @@ def run(*args: str) -> int:
 
 
 def serve(args: list[str]) -> int:
-    command = [str(PYTHON), "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", "8000", *args]
+    # app.serve is uvicorn's command line with a drain period on SIGTERM (docs/reliability.md).
+    command = [str(PYTHON), "-m", "app.serve", "--host", "127.0.0.1", "--port", "8000", *args]
     if os.name == "nt":
         # Windows has no exec that keeps the process: a child it is, and Ctrl+C reaches both.
         return subprocess.run(command, cwd=ROOT, check=False).returncode

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
@@ -9,7 +10,7 @@ import pytest
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
 import app.startup
-from app.startup import IndexGate, create_indexes
+from app.startup import IndexGate, create_indexes, create_indexes_on_server
 from tests.support.waits import within
 
 pytestmark = pytest.mark.anyio
@@ -115,3 +116,77 @@ async def test_a_later_non_transient_error_is_retried_not_fatal() -> None:
         await create_indexes(database, gate, tasks)  # type: ignore[arg-type]
 
     assert gate.is_open
+
+
+class ServerDatabase(FlakyDatabase):
+    """FlakyDatabase with what create_indexes_on_server reads of a real client: the driver's verdict on the
+    server (its last check's error, or None), and a first attempt that waits for `release` if `held`."""
+
+    def __init__(self, *errors: Exception, held: bool = False) -> None:
+        super().__init__(*errors)
+        self.check_error: Exception | None = None
+        self.release = anyio.Event()
+        if not held:
+            self.release.set()
+
+    @property
+    def client(self) -> ServerDatabase:
+        return self
+
+    @property
+    def topology_description(self) -> ServerDatabase:
+        return self
+
+    def server_descriptions(self) -> dict[tuple[str, int], SimpleNamespace]:
+        return {("db.example", 27017): SimpleNamespace(error=self.check_error)}
+
+    async def create_index(self, *args: Any, **kwargs: Any) -> str:
+        await self.release.wait()
+        return await super().create_index(*args, **kwargs)
+
+
+async def test_on_a_server_startup_returns_with_the_gate_open_when_the_database_answers() -> None:
+    gate = IndexGate()
+
+    async with anyio.create_task_group() as tasks:
+        await create_indexes_on_server(ServerDatabase(), gate, tasks)  # type: ignore[arg-type]
+        assert gate.is_open
+
+
+async def test_on_a_server_startup_stops_waiting_once_the_driver_finds_the_database_unreachable() -> None:
+    gate = IndexGate()
+    database = ServerDatabase(held=True)
+    database.check_error = ServerSelectionTimeoutError("connection refused")
+
+    async with anyio.create_task_group() as tasks:
+        with within(WAIT_S, "startup giving up its wait for an unreachable database"):
+            await create_indexes_on_server(database, gate, tasks)  # type: ignore[arg-type]
+        assert not gate.is_open
+        database.release.set()  # the attempt, never cancelled, ends when the driver's call does
+
+    assert gate.is_open
+
+
+async def test_on_a_server_a_non_transient_error_on_the_first_attempt_fails_startup() -> None:
+    database = ServerDatabase(OperationFailure("index build failed: duplicate names", 11000))
+
+    with pytest.raises(ExceptionGroup) as raised:
+        async with anyio.create_task_group() as tasks:
+            await create_indexes_on_server(database, IndexGate(), tasks)  # type: ignore[arg-type]
+
+    assert raised.group_contains(OperationFailure)
+
+
+async def test_on_a_server_a_non_transient_error_after_startup_is_logged_and_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = IndexGate()
+    database = ServerDatabase(OperationFailure("index build failed: duplicate names", 11000), held=True)
+    database.check_error = ServerSelectionTimeoutError("connection refused")
+
+    async with anyio.create_task_group() as tasks:
+        await create_indexes_on_server(database, gate, tasks)  # type: ignore[arg-type]
+        database.release.set()  # the database answers, with an error retrying may not fix
+
+    assert gate.is_open  # the next attempt succeeded
+    assert [record.levelname for record in caplog.records if "could not be created" in record.message] == ["ERROR"]
