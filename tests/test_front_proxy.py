@@ -60,10 +60,11 @@ ATTACKER = "127.0.0.2"  # any 127/8 address is loopback on Linux: a second clien
 
 @pytest.fixture(scope="module")
 def api_port() -> Iterator[int]:
-    """`uvicorn app.main:app` in a subprocess, in memory (MONGODB_URL unset), as production serves it."""
+    """The API as production serves it (`python -m app.serve`, uvicorn's command line) in a subprocess, in
+    memory (MONGODB_URL unset), with no drain on SIGTERM: these tests stop it only when they are done."""
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if key != "MONGODB_URL"}
-    uvicorn = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    env = {key: value for key, value in os.environ.items() if key != "MONGODB_URL"} | {"SHUTDOWN_DRAIN_S": "0"}
+    uvicorn = [sys.executable, "-m", "app.serve", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
         ["/bin/sh", "-c", f'ulimit -S -n {USUAL_OPEN_FILES} && exec "$@"', "sh", *uvicorn, "--log-level", "warning"],
         cwd=ROOT,
