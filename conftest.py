@@ -46,6 +46,21 @@ async def atomic_updates(db: Database, request: pytest.FixtureRequest) -> None:
         request.applymarker(pytest.mark.xfail(reason=FERRETDB_UPDATES_NOT_ATOMIC, strict=False))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "long_freeze: a 20 s database freeze; runs only with LONG_FREEZE=1 (CI)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `long_freeze` run only with LONG_FREEZE=1, as CI sets it in a step of its own: they take
+    20 s and more each. Deselected, not skipped, so that CI's rule against skips holds in the quick run."""
+    if os.environ.get("LONG_FREEZE") == "1":
+        return
+    deselected = [item for item in items if item.get_closest_marker("long_freeze")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("long_freeze")]
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """With REQUIRE_ALL_TESTS=1 (CI), a skipped test fails the run: a skip must never pass for green."""
     if os.environ.get("REQUIRE_ALL_TESTS") != "1" or exitstatus != pytest.ExitCode.OK:

@@ -38,8 +38,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else:
                 await create_indexes_on_server(db, gate, background)
             breaker = Breaker(abandoned_call_s=settings.abandoned_call_s)
-            items = ItemRepository(db, deadline_s=settings.database_deadline_s, breaker=breaker)
+            items = ItemRepository(
+                db,
+                deadline_s=settings.database_deadline_s,
+                cancel_at_deadline=settings.may_cancel_database_calls,
+                breaker=breaker,
+            )
             yield {"db": db, "settings": settings, "indexes": gate, "items": items}
+            await items.drain()
             background.cancel_scope.cancel()
 
     app = FastAPI(

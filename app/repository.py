@@ -136,12 +136,14 @@ def _database_call(
         with self.breaker.call():
             if self.deadline_s is None:
                 return await method(self, *args, **kwargs)
-            # Cancelling drops an operation still queued for a Motor thread; one already running goes on
-            # until the driver's own timeout, off the loop, and its result is discarded. PyMongo async gets
-            # no deadline here (Settings.database_deadline_s says why), so no PyMongo operation is cancelled.
             try:
                 async with asyncio.timeout(self.deadline_s):
-                    return await method(self, *args, **kwargs)
+                    if self.cancel_at_deadline:
+                        # Cancelling drops an operation still queued for a Motor thread; one already running
+                        # goes on until the driver's own timeout, off the loop, and its result is discarded.
+                        return await method(self, *args, **kwargs)
+                    self._check_loop_here()
+                    return await self._apart(method(self, *args, **kwargs))
             except TimeoutError:
                 raise DeadlineExceededError(f"the database did not answer within {self.deadline_s} s") from None
 
@@ -189,19 +191,63 @@ class ItemRepository:
     Every public method goes through `breaker`: after the database failed as unavailable, one call at a
     time tries it and the others raise DatabaseRecoveringError at once (app.breaker says why).
     With `deadline_s`, every public method answers within that time, or raises DeadlineExceededError. The
-    driver's own budget (`timeoutMS`) does not bound latency on Motor: Motor runs each operation on a
-    thread pool of CPU count x 5 threads, and an operation that waits for a thread has not started its
-    clock (measured: 60 concurrent reads on a frozen server, 500 ms budget, answered after up to 7.9x the
-    budget). The deadline counts from the call, so it bounds the wait as well.
+    driver's own budget (`timeoutMS`) does not bound latency: Motor runs each operation on a thread pool
+    of CPU count x 5 threads, and an operation that waits for a thread has not started its clock
+    (measured: 60 concurrent reads on a frozen server, 500 ms budget, answered after up to 7.9x the
+    budget); PyMongo async's server selection checks its clock every 500 ms only (Settings.database_deadline_s).
+    The deadline counts from the call, so it bounds the wait as well. With `cancel_at_deadline` (Motor)
+    the wait is cancelled; without it (PyMongo, and the default) the operation runs in a task of its own,
+    never cancelled, which the caller stops waiting for at the deadline and `drain()` waits for at shutdown.
     """
 
-    def __init__(self, db: Database, *, deadline_s: float | None = None, breaker: Breaker | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        deadline_s: float | None = None,
+        cancel_at_deadline: bool = False,
+        breaker: Breaker | None = None,
+    ) -> None:
         self._items = db[COLLECTION]
         self.deadline_s = deadline_s
+        self.cancel_at_deadline = cancel_at_deadline
         # Shared with readiness (app.main), so that readiness says 200 only while calls get through.
         self.breaker = breaker or Breaker()
         self.writes = WriteHealth()
         self._probes = db[PROBE_COLLECTION]
+        self._apart_calls: set[asyncio.Future[Any]] = set()
+
+    def _check_loop_here(self) -> None:
+        """Let the loop guard check the running loop now, in the caller's task, before a call moves to a task
+        of its own (`_apart`): there, a LoopMismatchError could name only this module, not the caller, and the
+        client's first use would be recorded here. A synchronous call on the guarded collection, with no I/O,
+        is checked at once."""
+        self._items.find({}, sort=[("_id", 1)], limit=1)
+
+    def _apart(self, call: Awaitable[T]) -> Awaitable[T]:
+        """The call in a task of its own, shielded: cancelling the wait for it does not cancel it.
+
+        A PyMongo operation must never be cancelled (Settings.may_cancel_database_calls); it ends within
+        the driver's own timeouts.
+        """
+        task = asyncio.ensure_future(call)
+        self._apart_calls.add(task)
+        task.add_done_callback(self._apart_call_ended)
+        return asyncio.shield(task)
+
+    def _apart_call_ended(self, task: asyncio.Future[Any]) -> None:
+        self._apart_calls.discard(task)
+        # Marked as seen: when nobody waits for it any more, its error was already answered as the deadline's
+        # 503, and asyncio would log it again as "Task exception was never retrieved".
+        if not task.cancelled():
+            task.exception()
+
+    async def drain(self) -> None:
+        """Wait for the calls the app stopped waiting for at their deadline (within the driver's timeouts):
+        the lifespan calls it before the client is closed, so that no operation is cut off, or cancelled
+        when the loop ends."""
+        if self._apart_calls:
+            await asyncio.wait(set(self._apart_calls))
 
     @_database_call
     @_write

@@ -86,31 +86,32 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def database_deadline_s(self) -> float | None:
+    def database_deadline_s(self) -> float:
         """How long a request may wait for the database in all, queueing included: the budget plus a
-        quarter, enforced by the app (app.repository) by cancelling the wait.
+        quarter, enforced by the app (app.repository), on both drivers.
 
-        Motor needs it: an operation queued for one of its threads has not started its `timeoutMS`.
-        PyMongo async gets none (None): its `timeoutMS` counts from the start of each operation, and
-        cancelling one is unsafe on Python 3.11, where PyMongo waits on its topology lock's condition
-        through `asyncio.wait_for`; a cancellation that meets that wait's own timeout leaves a task
-        holding the lock for good, and every later operation waits on it (the app stayed in 503 for
-        minutes after a flapping database: tests/test_flapping_database.py).
+        Motor needs it: an operation queued for one of its threads has not started its `timeoutMS`. PyMongo
+        async needs it too on a long outage: its server selection waits for the server in steps of 500 ms
+        and checks its `timeoutMS` only between them, so an operation can end up to 0.5 s late (2x a
+        500 ms budget, measured). At the deadline the app cancels its wait on Motor, but never a PyMongo
+        operation (may_cancel_database_calls): it stops waiting and the operation ends on its own.
         """
-        if not self.may_cancel_database_calls:
-            return None
         return self.mongodb_timeout_ms * 1.25 / 1000
 
     @property
     def abandoned_call_s(self) -> float:
-        """How long a database call the app stopped waiting for may still run: Motor's operation goes on in
-        its thread until the driver's budget ends. PyMongo's calls are never abandoned (never cancelled)."""
-        return self.mongodb_timeout_ms / 1000 if self.may_cancel_database_calls else 0
+        """How long a database call the app stopped waiting for may still run: until the driver's budget
+        ends (Motor's in its thread, PyMongo's in the task the app left it in)."""
+        return self.mongodb_timeout_ms / 1000
 
     @property
     def may_cancel_database_calls(self) -> bool:
-        """False for PyMongo async on a server: its operations are bounded by its own timeouts, never by
-        cancelling them (database_deadline_s says why). Motor's run on threads; mongomock's return at once."""
+        """False for PyMongo async on a server: the app never cancels its operations, at a deadline it
+        stops waiting for them instead. Cancelling one is unsafe on Python 3.11, where PyMongo waits on its
+        topology lock's condition through `asyncio.wait_for`; a cancellation that meets that wait's own
+        timeout leaves a task holding the lock for good, and every later operation waits on it (the app
+        stayed in 503 for minutes after a flapping database: tests/test_flapping_database.py). Motor's
+        operations run on threads; mongomock's return at once."""
         return self.mongodb_driver is not Driver.PYMONGO or self.in_memory
 
     @property

@@ -119,13 +119,14 @@ def test_redact_url_replaces_only_the_password(url: str, redacted: str) -> None:
     assert redact_url(url) == redacted
 
 
-def test_only_motor_gets_the_apps_database_deadline_pymongo_is_never_cancelled() -> None:
-    # PyMongo async counts timeoutMS from the start of an operation, and cancelling one can leave its
-    # topology lock held for good on Python 3.11 (Settings.database_deadline_s; test_flapping_database).
+def test_every_driver_gets_the_apps_database_deadline_but_pymongo_operations_are_never_cancelled() -> None:
+    # Cancelling a PyMongo async operation can leave its topology lock held for good on Python 3.11
+    # (Settings.may_cancel_database_calls; test_flapping_database): at the deadline the app stops waiting.
     server = "mongodb://db.example:27017/"
     motor = Settings(mongodb_url=server, mongodb_driver=Driver.MOTOR, mongodb_timeout_ms=4000)
     pymongo = Settings(mongodb_url=server, mongodb_driver=Driver.PYMONGO, mongodb_timeout_ms=4000)
     in_memory = Settings(mongodb_url=IN_MEMORY_URL, mongodb_driver=Driver.PYMONGO, mongodb_timeout_ms=4000)
-    assert motor.database_deadline_s == 5.0
-    assert pymongo.database_deadline_s is None
-    assert in_memory.database_deadline_s == 5.0
+    assert motor.database_deadline_s == pymongo.database_deadline_s == in_memory.database_deadline_s == 5.0
+    assert motor.may_cancel_database_calls
+    assert not pymongo.may_cancel_database_calls
+    assert in_memory.may_cancel_database_calls
