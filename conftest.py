@@ -46,18 +46,6 @@ async def atomic_updates(db: Database, request: pytest.FixtureRequest) -> None:
         request.applymarker(pytest.mark.xfail(reason=FERRETDB_UPDATES_NOT_ATOMIC, strict=False))
 
 
-# optionalhook: xdist defines this hook, and the inner sessions that copy this file run without xdist.
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto` (the Quickstart's run): at least four workers, however few the cores.
-
-    Half of the suite's time is waiting, not computing: servers starting and stopping, time budgets run
-    out against a database that does not answer, sessions in processes of their own. Two more workers
-    than cores fill those waits; more CPU-bound work would not gain from them.
-    """
-    return max(4, os.cpu_count() or 1)
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """With REQUIRE_ALL_TESTS=1 (CI), a skipped test fails the run: a skip must never pass for green."""
     if os.environ.get("REQUIRE_ALL_TESTS") != "1" or exitstatus != pytest.ExitCode.OK:
