@@ -18,6 +18,10 @@ from tests.support.wire_server import wire_server
 
 RunScenario = Callable[[Scenario, Cell], Run]
 
+# One xdist worker runs them all (with `--dist loadgroup`, as configured), so one fork server is started
+# per run rather than one per worker, each importing pytest, FastAPI and both drivers.
+pytestmark = pytest.mark.xdist_group("loop-pitfalls")
+
 LOOP_PITFALLS = [s for s in CATALOGUE if s.kind is Kind.LOOP]
 CORRECT_PATTERNS = [s for s in CATALOGUE if s.kind is Kind.CORRECT]
 REAL_DRIVERS = [Backend.MOTOR, Backend.PYMONGO]

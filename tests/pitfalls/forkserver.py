@@ -13,6 +13,7 @@ answer on stdout (`{"exit_code", "output"}`). Run as `python -m tests.pitfalls.f
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -78,6 +79,9 @@ def _wait(pid: int, timeout: float) -> int:
 def serve() -> None:
     for module in PRELOAD:
         __import__(module)
+    # What is imported now lives as long as the server: out of the garbage collector's sight, each child's
+    # collections (pytest runs several as a session ends) walk only what the child made itself.
+    gc.freeze()
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)

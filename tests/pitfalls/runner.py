@@ -315,7 +315,10 @@ def pytest_args(scenario: Scenario) -> list[str]:
         *("-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist"),
         *("-p", "tests.pitfalls.report", f"--pitfalls-report={REPORT}"),
         *(arg for plugin in plugins for arg in ("-p", plugin)),
-        *("-q", "--tb=short", *scenario.args, scenario.file),
+        # Native tracebacks: what each test raised is read from the report, so the text output only serves a
+        # run that wrote none; pytest's own tracebacks would parse the source of every frame (the drivers'
+        # too), more than half of a failing session's CPU time.
+        *("-q", "--tb=native", *scenario.args, scenario.file),
     ]
 
 
