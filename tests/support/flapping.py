@@ -113,15 +113,17 @@ async def flap(server: FerretServer, rng: random.Random) -> None:
 
 
 @asynccontextmanager
-async def served_app(url: str, driver: Driver) -> AsyncIterator[httpx.AsyncClient]:
+async def served_app(url: str, driver: Driver, log: Path) -> AsyncIterator[httpx.AsyncClient]:
     """`uvicorn app.main:app` on a free loopback port, with the default budgets, and a client for it."""
     # Only this run's settings: the environment of a FerretDB suite run must not change the budgets.
     env = {name: value for name, value in os.environ.items() if name.lower() not in Settings.model_fields}
     env |= {"MONGODB_URL": url, "MONGODB_DRIVER": driver.value, "MONGODB_DB": "flapping"}
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--no-access-log"]
-    # Its output is dropped: a warning per 503 would bury the run's progress lines, which the test reads.
-    process = await anyio.open_process(command, cwd=ROOT, env=env, stdout=DEVNULL, stderr=DEVNULL)
+    # Its output goes to a file, not to this run's stderr: a warning per 503 would bury the run's progress
+    # lines, which the test reads. The file's end is shown if uvicorn exits at start.
+    with log.open("wb") as log_file:
+        process = await anyio.open_process(command, cwd=ROOT, env=env, stdout=DEVNULL, stderr=log_file)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=REQUEST_BOUND_S) as http:
             with anyio.fail_after(START_BOUND_S):
@@ -130,12 +132,16 @@ async def served_app(url: str, driver: Driver) -> AsyncIterator[httpx.AsyncClien
                         await get_until_ok(http, "/health/ready")
                         break
                     except httpx.TransportError:  # not listening yet
-                        assert process.returncode is None, f"uvicorn exited with {process.returncode} at start"
+                        assert process.returncode is None, (
+                            f"uvicorn exited with {process.returncode} at start; its log ends:\n"
+                            f"{log.read_text(errors='replace')[-3000:]}"  # noqa: ASYNC240 - once, on failure
+                        )
                         await anyio.sleep(0.1)
             progress("the app is serving")
             yield http
     finally:
-        process.send_signal(signal.SIGTERM)
+        if process.returncode is None:  # one that exited at start cannot be signalled
+            process.send_signal(signal.SIGTERM)
         with anyio.move_on_after(SHUTDOWN_BOUND_S) as waiting:
             await process.wait()
         if waiting.cancelled_caught:
@@ -153,7 +159,7 @@ def progress(step: str) -> None:
 async def run(driver: Driver, seed: int, data_dir: Path) -> Outcome:
     ready_after = writing_after = None
     async with ferretdb_server(data_dir) as server:
-        async with served_app(server.url, driver) as http:
+        async with served_app(server.url, driver, data_dir / "uvicorn.log") as http:
             load = Load(http)
             async with anyio.create_task_group() as tasks:
                 for number in range(WRITERS):
