@@ -185,7 +185,7 @@ def parallel(args: list[str]) -> list[str]:
         return []
     if any(arg.startswith("-n") and arg[2:].isdigit() for arg in args):
         return []
-    return ["-n", "auto"]
+    return ["-n", "auto", "--dist", "loadgroup"]
 
 
 def python_commands(command: str, rest: list[str]) -> list[list[str]]:

@@ -38,8 +38,8 @@ def test_a_full_run_enforces_the_coverage_threshold(args: list[str]) -> None:
 @pytest.mark.parametrize(
     ("args", "added"),
     [
-        ([], ["-n", "auto"]),
-        (["-k", "items"], ["-n", "auto"]),
+        ([], ["-n", "auto", "--dist", "loadgroup"]),
+        (["-k", "items"], ["-n", "auto", "--dist", "loadgroup"]),
         (["-n", "2"], []),
         (["-n2"], []),
         (["--numprocesses=4"], []),
